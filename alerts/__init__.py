@@ -1,0 +1,1 @@
+"""Alerts stage — arrives with its own issue (see `issues`)."""

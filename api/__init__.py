@@ -1,0 +1,1 @@
+"""Api stage — arrives with its own issue (see `issues`)."""

@@ -1,0 +1,1 @@
+"""Rules stage — arrives with its own issue (see `issues`)."""
