@@ -1,0 +1,100 @@
+"""Settings: the one place configuration enters a process.
+
+Every value comes from a ``HOMECARE_*`` environment variable (or a ``.env`` file). The object
+is built once in ``main()`` and passed down as plain values to each stage; nothing reads the
+environment at import time, so tests can build as many differently configured pipelines in
+one process as they like.
+"""
+
+from __future__ import annotations
+
+import re
+import socket
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "load_settings"]
+
+_DEFAULT_DEV_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/homecare"
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+
+
+class Settings(BaseSettings):
+    """Settings of every ``homecare`` command; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="HOMECARE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    env: Literal["development", "production"] = "development"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+
+    database_url: str = _DEFAULT_DEV_DATABASE_URL
+    db_flavour: Literal["auto", "timescaledb", "postgres"] = "auto"
+    connect_timeout_s: float = Field(default=20.0, gt=0)
+
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
+    mqtt_client_id: str = Field(default_factory=lambda: f"homecare-ingest-{socket.gethostname()}")
+    mqtt_shared_group: str = "ingest"
+    mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
+    mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
+    mqtt_keepalive_s: int = Field(default=30, ge=5)
+    mqtt_tls_ca_file: str | None = None
+
+    ingest_batch_max_messages: int = Field(default=1000, ge=1)
+    ingest_batch_max_wait_ms: int = Field(default=50, ge=1)
+    ingest_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
+    ingest_max_future_skew_s: int = Field(default=300, ge=0)
+    ingest_max_age_days: int = Field(default=400, ge=1)
+    ingest_metrics_port: int = Field(default=0, ge=0, le=65535)
+    ingest_stats_interval_s: float = Field(default=10.0, gt=0)
+
+    compress_after_days: int = Field(default=30, ge=1)
+    retention_days: int = Field(default=3650, ge=1)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=1, le=65535)
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"must be a postgresql:// URL, got scheme {scheme!r}")
+        return value
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"must be an mqtt:// or mqtts:// URL, got scheme {parts.scheme!r}")
+        if not parts.hostname:
+            raise ValueError("has no host")
+        return value
+
+    @field_validator("mqtt_client_id")
+    @classmethod
+    def _client_id(cls, value: str) -> str:
+        if not _CLIENT_ID.match(value):
+            raise ValueError("must match [A-Za-z0-9._-]{1,64}")
+        return value
+
+    @model_validator(mode="after")
+    def _no_default_secrets_in_production(self) -> Settings:
+        if self.env == "production":
+            if self.database_url == _DEFAULT_DEV_DATABASE_URL:
+                raise ValueError("HOMECARE_DATABASE_URL must be set explicitly in production")
+            if urlsplit(self.mqtt_url).password is None:
+                raise ValueError("HOMECARE_MQTT_URL must carry credentials in production")
+        return self
+
+
+def load_settings(**overrides: object) -> Settings:
+    """load_settings reads the environment; overrides win (used by tests and the demo)."""
+    return Settings(**overrides)  # type: ignore[arg-type]

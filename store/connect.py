@@ -1,0 +1,66 @@
+"""Connections: one place that opens them, with timeouts and a clear reason on failure.
+
+Every process needs the same two things: wait (bounded) for the database at startup so a
+command exits with a one-line reason instead of a stack trace, and open connections that fail
+fast instead of hanging when the server is gone.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+
+from store.errors import StoreUnavailable
+
+__all__ = ["connect", "describe_url", "wait_for_database"]
+
+
+def connect(
+    url: str,
+    *,
+    autocommit: bool = False,
+    application_name: str = "homecare",
+    connect_timeout_s: float = 10.0,
+) -> psycopg.Connection[Any]:
+    """connect opens one connection; it raises psycopg.OperationalError when it cannot."""
+    return psycopg.connect(
+        url,
+        autocommit=autocommit,
+        application_name=application_name,
+        connect_timeout=max(1, int(connect_timeout_s)),
+    )
+
+
+def wait_for_database(url: str, timeout_s: float, application_name: str = "homecare") -> None:
+    """wait_for_database retries until the server answers ``SELECT 1`` or the time is up."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.2
+    last_error = "no attempt made"
+    while True:
+        try:
+            with connect(
+                url,
+                autocommit=True,
+                application_name=application_name,
+                connect_timeout_s=min(5.0, max(1.0, timeout_s)),
+            ) as conn:
+                conn.execute("SELECT 1")
+                return
+        except psycopg.Error as exc:
+            last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if time.monotonic() + delay > deadline:
+            raise StoreUnavailable(
+                f"database at {describe_url(url)} not reachable within {timeout_s:g}s: "
+                f"{last_error}"
+            )
+        time.sleep(delay)
+        delay = min(delay * 2, 2.0)
+
+
+def describe_url(url: str) -> str:
+    """describe_url gives host:port/dbname of a URL without its password, for logs."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
