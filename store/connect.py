@@ -53,8 +53,7 @@ def wait_for_database(url: str, timeout_s: float, application_name: str = "homec
             last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if time.monotonic() + delay > deadline:
             raise StoreUnavailable(
-                f"database at {describe_url(url)} not reachable within {timeout_s:g}s: "
-                f"{last_error}"
+                f"database at {describe_url(url)} not reachable within {timeout_s:g}s: {last_error}"
             )
         time.sleep(delay)
         delay = min(delay * 2, 2.0)

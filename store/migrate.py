@@ -24,10 +24,12 @@ import psycopg
 
 from store.errors import MigrationError
 
-__all__ = ["Flavour", "Migration", "apply_policies", "available_migrations", "migrate", "flavour"]
+__all__ = ["Flavour", "Migration", "apply_policies", "available_migrations", "flavour", "migrate"]
 
 Flavour = Literal["timescaledb", "postgres"]
-_FILE = re.compile(r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<flavour>timescaledb|postgres))?\.sql$")
+_FILE = re.compile(
+    r"^(?P<version>\d{4})_(?P<name>[a-z0-9_]+)(?:\.(?P<flavour>timescaledb|postgres))?\.sql$"
+)
 _LOCK_KEY = 0x686F6D65  # "home": one advisory lock id for all migrators
 log = logging.getLogger(__name__)
 
@@ -156,9 +158,7 @@ def _decide_flavour(conn: psycopg.Connection[Any], wanted: Literal["auto", Flavo
     with conn.transaction():
         if chosen == "timescaledb":
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
-        conn.execute(
-            "INSERT INTO store_info (key, value) VALUES ('flavour', %s)", (chosen,)
-        )
+        conn.execute("INSERT INTO store_info (key, value) VALUES ('flavour', %s)", (chosen,))
     log.info("store flavour chosen", extra={"flavour": chosen})
     return chosen
 
@@ -176,4 +176,4 @@ def _apply(conn: psycopg.Connection[Any], migration: Migration) -> None:
     except psycopg.Error as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise MigrationError(f"migration {label} failed: {first}") from exc
-    log.info("migration applied", extra={"version": migration.version, "name": migration.name})
+    log.info("migration applied", extra={"version": migration.version, "migration": migration.name})

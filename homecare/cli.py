@@ -1,0 +1,175 @@
+"""CLI: the ``homecare`` command — one entry point that wires the stages into processes.
+
+Every command builds its Settings here, in ``main``, and exits non-zero with a one-line reason
+when the configuration is wrong or a service it needs does not answer in time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from types import FrameType
+
+from pydantic import ValidationError
+
+import store
+from homecare.logs import configure_logging
+from homecare.settings import Settings, load_settings
+
+__all__ = ["main"]
+
+log = logging.getLogger("homecare")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """main runs one ``homecare`` command and returns its exit status."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = "HOMECARE_" + "_".join(str(p) for p in first["loc"]).upper()
+        print(f"homecare: configuration error: {field}: {first['msg']}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        result: int = args.run(settings, args)
+        return result
+    except (store.StoreError, OSError, TimeoutError) as exc:
+        print(f"homecare {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except _ingest_errors() as exc:
+        print(f"homecare {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _ingest_errors() -> type[Exception]:
+    from ingest import IngestError
+
+    return IngestError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="homecare", description="Homecare RPM: remote patient monitoring pipeline."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    migrate = commands.add_parser("migrate", help="apply the database migrations (idempotent)")
+    migrate.set_defaults(run=_migrate)
+
+    ingest = commands.add_parser("ingest", help="run one ingest worker")
+    ingest.add_argument("--client-id", help="MQTT client id (default HOMECARE_MQTT_CLIENT_ID)")
+    ingest.set_defaults(run=_ingest)
+
+    simulate = commands.add_parser(
+        "simulate", help="simulated devices publishing v1 messages over MQTT"
+    )
+    simulate.add_argument("--patients", type=int, default=10, help="devices, one per patient")
+    simulate.add_argument("--messages", type=int, default=1000, help="messages in total")
+    simulate.add_argument(
+        "--rate", type=float, default=0, help="messages/s (0: as fast as possible)"
+    )
+    simulate.add_argument("--resend-ratio", type=float, default=0.0)
+    simulate.add_argument("--malformed-ratio", type=float, default=0.0)
+    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument("--device-prefix", default="sim-cuff-")
+    simulate.add_argument(
+        "--device-password", default=None, help="password every simulated device uses"
+    )
+    simulate.add_argument(
+        "--no-provision", action="store_true", help="do not enrol patients and devices"
+    )
+    simulate.set_defaults(run=_simulate)
+
+    demo = commands.add_parser(
+        "demo", help="the whole system with simulated patients, on embedded services if needed"
+    )
+    demo.add_argument("--patients", type=int, default=20)
+    demo.add_argument("--rate", type=float, default=20.0, help="messages/s from the devices")
+    demo.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")
+    demo.add_argument("--data-dir", default=".homecare", help="where embedded services keep data")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-migrate")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        applied = store.migrate(conn, settings.db_flavour)
+        store.apply_policies(
+            conn,
+            compress_after_days=settings.compress_after_days,
+            retention_days=settings.retention_days,
+        )
+        flavour = store.flavour(conn)
+    versions = ", ".join(f"{v:04d}" for v in applied) or "none (up to date)"
+    print(f"migrated {store.describe_url(settings.database_url)} ({flavour}): applied {versions}")
+    return 0
+
+
+def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.wiring import ingest_config
+    from ingest import IngestWorker
+
+    worker = IngestWorker(ingest_config(settings, args.client_id))
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        log.info("signal received; finishing the current batch", extra={"signal": signum})
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    if settings.ingest_metrics_port:
+        worker.metrics.serve(settings.ingest_metrics_port)
+    worker.run(stop)
+    return 0
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from devices import BrokerAddress, DevicePublisher, TrafficPlan, generate
+    from homecare.provision import provision_devices
+    from ingest import parse_mqtt_url
+
+    device_ids = tuple(f"{args.device_prefix}{i:04d}" for i in range(args.patients))
+    start = datetime.now(UTC) - timedelta(seconds=args.messages)
+    if not args.no_provision:
+        store.wait_for_database(settings.database_url, settings.connect_timeout_s)
+        with store.connect(settings.database_url, autocommit=True) as conn:
+            created = provision_devices(conn, device_ids, since=start - timedelta(days=1))
+        print(f"provisioned {created} new patients with devices ({len(device_ids)} in all)")
+    host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
+    broker = BrokerAddress(
+        host, port, settings.mqtt_protocol, password_for=lambda _: args.device_password
+    )
+    plan = TrafficPlan(
+        device_ids=device_ids,
+        messages=args.messages,
+        start=start,
+        resend_ratio=args.resend_ratio,
+        malformed_ratio=args.malformed_ratio,
+        seed=args.seed,
+    )
+    with DevicePublisher(broker, device_ids) as publisher:
+        report = publisher.publish(generate(plan), rate_per_s=args.rate or None)
+    rate = report.published / report.seconds if report.seconds else float("inf")
+    print(
+        f"published {report.published} messages in {report.seconds:.1f}s ({rate:.0f}/s): "
+        + ", ".join(f"{k} {v}" for k, v in sorted(report.by_expected.items()))
+    )
+    return 0
+
+
+def _demo(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.demo import run_demo
+
+    return run_demo(settings, args)

@@ -1,0 +1,50 @@
+"""Wiring: turn the one Settings object into each stage's own typed configuration.
+
+Stages never see Settings (they would then depend on every other stage's options); they get
+small frozen configs built here.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homecare.settings import Settings
+from ingest import IngestConfig, MqttConfig, ParseLimits, parse_mqtt_url
+
+__all__ = ["ingest_config", "mqtt_config"]
+
+
+def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
+    """mqtt_config is the ingest's broker connection and session from the settings."""
+    host, port, username, password, tls = parse_mqtt_url(settings.mqtt_url)
+    return MqttConfig(
+        host=host,
+        port=port,
+        username=username,
+        password=password,
+        tls=tls,
+        client_id=client_id or settings.mqtt_client_id,
+        protocol=settings.mqtt_protocol,
+        shared_group=settings.mqtt_shared_group,
+        session_expiry_s=settings.mqtt_session_expiry_s,
+        receive_maximum=settings.mqtt_receive_maximum,
+        keepalive_s=settings.mqtt_keepalive_s,
+        tls_ca_file=settings.mqtt_tls_ca_file,
+    )
+
+
+def ingest_config(settings: Settings, client_id: str | None = None) -> IngestConfig:
+    """ingest_config is one ingest worker's configuration from the settings."""
+    return IngestConfig(
+        database_url=settings.database_url,
+        mqtt=mqtt_config(settings, client_id),
+        limits=ParseLimits(
+            max_payload_bytes=settings.ingest_max_payload_bytes,
+            max_future_skew=timedelta(seconds=settings.ingest_max_future_skew_s),
+            max_age=timedelta(days=settings.ingest_max_age_days),
+        ),
+        batch_max_messages=settings.ingest_batch_max_messages,
+        batch_max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
+        connect_timeout_s=settings.connect_timeout_s,
+        stats_interval_s=settings.ingest_stats_interval_s,
+    )

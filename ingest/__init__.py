@@ -1,0 +1,45 @@
+"""Ingest stage: MQTT v1 messages in, validated readings (and quarantine) in the store out.
+
+Public surface: the values it produces (``Reading`` for the next stage, quarantine reasons),
+the pure parser, the writer, and the worker that runs them against a broker and a database.
+"""
+
+from ingest.errors import BrokerUnavailable, IngestError
+from ingest.metrics import IngestMetrics
+from ingest.model import (
+    BatchOutcome,
+    Delivery,
+    DeviceReading,
+    ParsedMessage,
+    QuarantineReason,
+    Reading,
+    RejectedMessage,
+    Rejection,
+)
+from ingest.mqtt import READINGS_TOPIC, MqttConfig, parse_mqtt_url
+from ingest.parse import ParseLimits, device_id_from_topic, parse_message
+from ingest.worker import IngestConfig, IngestWorker
+from ingest.writer import write_batch
+
+__all__ = [
+    "READINGS_TOPIC",
+    "BatchOutcome",
+    "BrokerUnavailable",
+    "Delivery",
+    "DeviceReading",
+    "IngestConfig",
+    "IngestError",
+    "IngestMetrics",
+    "IngestWorker",
+    "MqttConfig",
+    "ParseLimits",
+    "ParsedMessage",
+    "QuarantineReason",
+    "Reading",
+    "RejectedMessage",
+    "Rejection",
+    "device_id_from_topic",
+    "parse_message",
+    "parse_mqtt_url",
+    "write_batch",
+]

@@ -1,0 +1,230 @@
+"""MQTT source: a persistent, shared, manually acknowledged subscription to device readings.
+
+The paho network thread only puts deliveries into a bounded queue; everything else happens in
+the worker. Flow control comes from the protocol: with MQTT 5 the client announces a
+``Receive Maximum``, so the broker never has more unacknowledged messages in flight to us than
+that, and the queue (sized above it) never blocks the network thread in normal operation. If it
+does fill (several connections' worth of deliveries after reconnects), the put waits, and every
+wait is counted: backpressure is deliberate, never a silent drop.
+
+The session is persistent (MQTT 5 clean start off with a session expiry; 3.1.1 clean session
+off) and subscriptions are re-applied on every connect, so a broker restart or network cut
+costs nothing: unacknowledged messages come back and msg_id de-duplication makes them harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import ssl
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from ingest.errors import BrokerUnavailable
+from ingest.metrics import IngestMetrics
+from ingest.model import Delivery
+
+__all__ = ["READINGS_TOPIC", "MqttConfig", "MqttSource", "parse_mqtt_url"]
+
+READINGS_TOPIC = "homecare/v1/devices/+/readings"
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MqttConfig:
+    """MqttConfig is what the source needs to know about the broker and the session."""
+
+    host: str
+    port: int
+    username: str | None
+    password: str | None
+    tls: bool
+    client_id: str
+    protocol: str = "5"
+    shared_group: str = "ingest"
+    session_expiry_s: int = 7 * 24 * 3600
+    receive_maximum: int = 2000
+    keepalive_s: int = 30
+    tls_ca_file: str | None = None
+
+    @property
+    def subscription(self) -> str:
+        """subscription is the topic filter, shared when a group is set."""
+        if self.shared_group:
+            return f"$share/{self.shared_group}/{READINGS_TOPIC}"
+        return READINGS_TOPIC
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, str | None, str | None, bool]:
+    """parse_mqtt_url splits ``mqtt[s]://user:password@host:port`` into its parts.
+
+    >>> parse_mqtt_url("mqtts://ingest:s%40cret@broker:8883")
+    ('broker', 8883, 'ingest', 's@cret', True)
+    """
+    parts = urlsplit(url)
+    tls = parts.scheme == "mqtts"
+    user = unquote(parts.username) if parts.username else None
+    password = unquote(parts.password) if parts.password else None
+    return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), user, password, tls
+
+
+class MqttSource:
+    """MqttSource delivers readings messages into ``deliveries`` and acknowledges them on demand."""
+
+    def __init__(self, config: MqttConfig, metrics: IngestMetrics, queue_size: int) -> None:
+        self.config = config
+        self.deliveries: queue.Queue[Delivery] = queue.Queue(maxsize=queue_size)
+        self._metrics = metrics
+        self._generation = 0
+        self._connected = threading.Event()
+        self._stopping = threading.Event()
+        self._last_refusal = "no answer"
+        self._client = self._build_client()
+
+    @property
+    def generation(self) -> int:
+        """generation counts successful connects; acks are only valid within one."""
+        return self._generation
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def start(self, timeout_s: float) -> None:
+        """start connects (retrying within ``timeout_s``) and runs the network thread."""
+        deadline = time.monotonic() + timeout_s
+        delay = 0.2
+        while True:
+            try:
+                self._client.connect(
+                    self.config.host,
+                    self.config.port,
+                    keepalive=self.config.keepalive_s,
+                    **self._connect_kwargs(),
+                )
+                break
+            except OSError as exc:
+                self._last_refusal = str(exc) or type(exc).__name__
+            if time.monotonic() + delay > deadline:
+                raise BrokerUnavailable(self._unreachable(timeout_s))
+            time.sleep(delay)
+            delay = min(delay * 2, 2.0)
+        self._client.loop_start()
+        if not self._connected.wait(max(0.1, deadline - time.monotonic())):
+            self._client.loop_stop()
+            raise BrokerUnavailable(self._unreachable(timeout_s))
+
+    def stop(self) -> None:
+        """stop disconnects cleanly; unacknowledged messages stay in the broker's session."""
+        self._stopping.set()
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, delivery: Delivery) -> bool:
+        """ack acknowledges a committed delivery; False if it came on an earlier connection."""
+        if delivery.qos == 0:
+            return True
+        if delivery.generation != self._generation:
+            return False
+        self._client.ack(delivery.mid, delivery.qos)
+        return True
+
+    def _build_client(self) -> mqtt.Client:
+        v5 = self.config.protocol == "5"
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
+            client_id=self.config.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if self.config.username:
+            client.username_pw_set(self.config.username, self.config.password)
+        if self.config.tls:
+            context = ssl.create_default_context(cafile=self.config.tls_ca_file)
+            client.tls_set_context(context)
+        client.reconnect_delay_set(min_delay=1, max_delay=30)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        return client
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        if self.config.protocol != "5":
+            return {}
+        properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        properties.SessionExpiryInterval = self.config.session_expiry_s
+        properties.ReceiveMaximum = self.config.receive_maximum
+        return {"clean_start": False, "properties": properties}
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.ConnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        if reason_code.is_failure:
+            self._last_refusal = f"broker refused the connection: {reason_code}"
+            log.error("broker refused connection", extra={"reason": str(reason_code)})
+            return
+        self._generation += 1
+        client.subscribe(self.config.subscription, qos=1)
+        self._metrics.broker_connects.inc()
+        log.info(
+            "connected to broker",
+            extra={
+                "client_id": self.config.client_id,
+                "session_present": flags.session_present,
+                "subscription": self.config.subscription,
+            },
+        )
+        self._connected.set()
+
+    def _on_disconnect(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        flags: mqtt.DisconnectFlags,
+        reason_code: ReasonCode,
+        properties: Properties | None,
+    ) -> None:
+        self._connected.clear()
+        if not self._stopping.is_set():
+            self._metrics.broker_disconnects.inc()
+            log.warning(
+                "broker connection lost; paho reconnects", extra={"reason": str(reason_code)}
+            )
+
+    def _on_message(self, client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        delivery = Delivery(
+            topic=message.topic,
+            payload=bytes(message.payload),
+            received_at=datetime.now(UTC),
+            mid=message.mid,
+            qos=message.qos,
+            generation=self._generation,
+        )
+        while not self._stopping.is_set():
+            try:
+                self.deliveries.put(delivery, timeout=0.5)
+                return
+            except queue.Full:
+                self._metrics.backpressure_waits.inc()
+        # Stopping: the message is not acknowledged, so the broker keeps it for the next run.
+
+    def _unreachable(self, timeout_s: float) -> str:
+        return (
+            f"MQTT broker at {self.config.host}:{self.config.port} not reachable within "
+            f"{timeout_s:g}s: {self._last_refusal}"
+        )

@@ -1,0 +1,221 @@
+"""Parse: bytes from the broker to validated, canonical readings — a pure function.
+
+Everything about the v1 contract (DESIGN.md §3) that can be checked without the database is
+checked here, so it is trivially testable and replayable. The policy on partial failure: a
+problem with the message as a whole (size, encoding, JSON, shape, msg_id) refuses the whole
+message; a problem with one reading (unknown type, bad unit, implausible value, bad time)
+refuses only that reading, and the others are stored. A BP cuff's good blood pressure is not
+thrown away because its heart-rate sensor glitched — and the glitch is still kept, in
+quarantine, with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import catalogue
+from ingest.model import (
+    Delivery,
+    DeviceReading,
+    ParsedMessage,
+    QuarantineReason,
+    RejectedMessage,
+    Rejection,
+)
+
+__all__ = ["ParseLimits", "device_id_from_topic", "parse_message"]
+
+_TOPIC = re.compile(r"^homecare/v1/devices/(?P<device>[A-Za-z0-9._-]{1,64})/readings$")
+_MSG_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces or control chars
+_MESSAGE_KEYS = frozenset({"msg_id", "readings", "context"})
+_READING_KEYS = frozenset({"type", "value", "unit", "time"})
+_MAX_READINGS = 1000
+
+
+@dataclass(frozen=True)
+class ParseLimits:
+    """ParseLimits are the contract's bounds that an operator may tune."""
+
+    max_payload_bytes: int = 64 * 1024
+    max_future_skew: timedelta = timedelta(minutes=5)
+    max_age: timedelta = timedelta(days=400)
+
+
+def device_id_from_topic(topic: str) -> str | None:
+    """device_id_from_topic returns the device id of a v1 readings topic, else None.
+
+    >>> device_id_from_topic("homecare/v1/devices/cuff-17/readings")
+    'cuff-17'
+    >>> device_id_from_topic("homecare/v1/devices/a b/readings") is None
+    True
+    """
+    match = _TOPIC.match(topic)
+    return match["device"] if match else None
+
+
+def parse_message(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | RejectedMessage:
+    """parse_message validates one delivery against the v1 contract."""
+    device_id = device_id_from_topic(delivery.topic)
+
+    def refuse(reason: QuarantineReason, detail: str, msg_id: str | None = None) -> RejectedMessage:
+        return RejectedMessage(delivery, device_id, msg_id, Rejection(reason, detail))
+
+    if device_id is None:
+        return refuse(QuarantineReason.BAD_TOPIC, "topic does not match the v1 readings topic")
+    if len(delivery.payload) > limits.max_payload_bytes:
+        return refuse(
+            QuarantineReason.OVERSIZE,
+            f"payload is {len(delivery.payload)} bytes, limit {limits.max_payload_bytes}",
+        )
+    try:
+        text = delivery.payload.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return refuse(QuarantineReason.BAD_ENCODING, f"not UTF-8: {exc.reason} at {exc.start}")
+    try:
+        document = json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        return refuse(QuarantineReason.BAD_JSON, _first_line(exc))
+    if not isinstance(document, dict):
+        return refuse(QuarantineReason.SCHEMA, "payload is not a JSON object")
+    msg_id = document.get("msg_id")
+    if not isinstance(msg_id, str) or not _MSG_ID.match(msg_id):
+        return refuse(QuarantineReason.SCHEMA, "msg_id must be 1-128 printable ASCII characters")
+    problem = _message_shape_problem(document)
+    if problem is not None:
+        return refuse(QuarantineReason.SCHEMA, problem, msg_id)
+    context = document.get("context") or {}
+    on_oxygen: bool | None = context.get("on_oxygen")
+    consciousness: str | None = context.get("consciousness")
+
+    readings: list[DeviceReading] = []
+    rejections: list[Rejection] = []
+    for index, item in enumerate(document["readings"]):
+        result = _parse_reading(index, item, delivery.received_at, limits)
+        if isinstance(result, Rejection):
+            rejections.append(result)
+        else:
+            readings.append(
+                DeviceReading(
+                    index=index,
+                    type=result[0],
+                    time=result[1],
+                    value=result[2],
+                    unit=result[3],
+                    original_value=result[4],
+                    original_unit=result[5],
+                    on_oxygen=on_oxygen,
+                    consciousness=consciousness,
+                )
+            )
+    return ParsedMessage(delivery, device_id, msg_id, tuple(readings), tuple(rejections))
+
+
+def _message_shape_problem(document: dict[str, Any]) -> str | None:
+    unknown = set(document) - _MESSAGE_KEYS
+    if unknown:
+        return f"unknown message fields: {', '.join(sorted(unknown))}"
+    readings = document.get("readings")
+    if not isinstance(readings, list) or not readings:
+        return "readings must be a non-empty array"
+    if len(readings) > _MAX_READINGS:
+        return f"more than {_MAX_READINGS} readings in one message"
+    context = document.get("context")
+    if context is None:
+        return None
+    if not isinstance(context, dict):
+        return "context must be an object"
+    unknown = set(context) - {"on_oxygen", "consciousness"}
+    if unknown:
+        return f"unknown context fields: {', '.join(sorted(unknown))}"
+    if "on_oxygen" in context and not isinstance(context["on_oxygen"], bool):
+        return "context.on_oxygen must be true or false"
+    if "consciousness" in context and context["consciousness"] not in catalogue.ACVPU:
+        return "context.consciousness must be one of A, C, V, P, U"
+    return None
+
+
+def _parse_reading(
+    index: int, item: object, received_at: datetime, limits: ParseLimits
+) -> Rejection | tuple[str, datetime, float, str, float, str]:
+    def refuse(reason: QuarantineReason, detail: str) -> Rejection:
+        return Rejection(reason, detail, index)
+
+    if not isinstance(item, dict):
+        return refuse(QuarantineReason.SCHEMA, "reading is not an object")
+    missing = _READING_KEYS - set(item)
+    if missing:
+        return refuse(QuarantineReason.SCHEMA, f"reading lacks {', '.join(sorted(missing))}")
+    unknown = set(item) - _READING_KEYS
+    if unknown:
+        return refuse(
+            QuarantineReason.SCHEMA, f"unknown reading fields: {', '.join(sorted(unknown))}"
+        )
+    type_name, value, unit, raw_time = item["type"], item["value"], item["unit"], item["time"]
+    if not isinstance(type_name, str) or not isinstance(unit, str) or not isinstance(raw_time, str):
+        return refuse(QuarantineReason.SCHEMA, "type, unit and time must be strings")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return refuse(QuarantineReason.SCHEMA, "value must be a number")
+    original = float(value)
+    if not math.isfinite(original):
+        return refuse(QuarantineReason.SCHEMA, "value must be finite")
+    time = _parse_time(raw_time)
+    if time is None:
+        return refuse(QuarantineReason.SCHEMA, "time must be RFC 3339 with an offset")
+    try:
+        kind = catalogue.lookup(type_name)
+    except catalogue.UnknownType:
+        return refuse(QuarantineReason.UNKNOWN_TYPE, f"unknown type {_clip(type_name)!r}")
+    try:
+        canonical = kind.to_canonical(original, unit)
+    except catalogue.BadUnit:
+        return refuse(
+            QuarantineReason.BAD_UNIT,
+            f"unit {_clip(unit)!r} not accepted for {kind.name};"
+            f" accepted: {', '.join(kind.accepted_units)}",
+        )
+    if not kind.is_plausible(canonical):
+        return refuse(
+            QuarantineReason.IMPLAUSIBLE_VALUE,
+            f"{kind.name} {canonical:g} {kind.canonical_unit} outside"
+            f" {kind.plausible_min:g}..{kind.plausible_max:g}",
+        )
+    if time > received_at + limits.max_future_skew:
+        return refuse(
+            QuarantineReason.FUTURE_TIME,
+            f"time {raw_time} is more than {limits.max_future_skew} after receipt",
+        )
+    if time < received_at - limits.max_age:
+        return refuse(
+            QuarantineReason.TOO_OLD, f"time {raw_time} is older than {limits.max_age.days} days"
+        )
+    return kind.name, time, canonical, kind.canonical_unit, original, unit
+
+
+def _parse_time(raw: str) -> datetime | None:
+    # RFC 3339 requires the date-time separator and an offset; fromisoformat alone would also
+    # take a bare date or a naive time, which are ambiguous for a measurement.
+    if len(raw) < 20 or raw[10] not in "Tt ":
+        return None
+    try:
+        parsed = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
