@@ -62,13 +62,21 @@ class DevicePublisher:
                 raise TimeoutError(f"device {device_id} not connected to the broker in time")
 
     def publish(
-        self, messages: Iterable[Outgoing], rate_per_s: float | None = None
+        self,
+        messages: Iterable[Outgoing],
+        rate_per_s: float | None = None,
+        stop: threading.Event | None = None,
     ) -> PublishReport:
-        """publish sends messages (optionally paced) and returns once all are acknowledged."""
+        """publish sends messages (optionally paced) and returns once all are acknowledged.
+
+        ``stop`` ends an endless stream early; what was already published is still awaited.
+        """
         report = PublishReport()
         started = time.monotonic()
         pending: list[mqtt.MQTTMessageInfo] = []
         for index, item in enumerate(messages):
+            if stop is not None and stop.is_set():
+                break
             if rate_per_s:
                 delay = started + index / rate_per_s - time.monotonic()
                 if delay > 0:

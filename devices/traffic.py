@@ -8,6 +8,7 @@ stored, a known duplicate, or quarantined with the expected reason.
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import uuid
@@ -49,7 +50,7 @@ class TrafficPlan:
     """TrafficPlan says how many messages, from which devices, with which faults."""
 
     device_ids: tuple[str, ...]
-    messages: int
+    messages: int | None  # None: an endless stream (the demo)
     start: datetime
     interval: timedelta = timedelta(seconds=1)
     resend_ratio: float = 0.0
@@ -62,7 +63,8 @@ def generate(plan: TrafficPlan) -> Iterator[Outgoing]:
     rng = random.Random(plan.seed)
     kinds = sorted(MALFORMED_KINDS)
     previous: Outgoing | None = None
-    for index in range(plan.messages):
+    indexes = itertools.count() if plan.messages is None else range(plan.messages)
+    for index in indexes:
         device_id = plan.device_ids[index % len(plan.device_ids)]
         when = plan.start + plan.interval * index
         msg_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))

@@ -1,0 +1,1 @@
+"""homecare: the wiring — settings, logging, the ``homecare`` command and the demo."""
