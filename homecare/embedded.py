@@ -264,9 +264,8 @@ def _pg_run(prefix: list[str], data_dir: Path, timeout: float, what: str, *cmd: 
         output = out.read().decode(errors="replace")
     if code != 0:
         output += f"\ntimed out after {timeout + 5:g} s" if code == -1 else ""
-        why = (_log_tail(log, log_at, fallback=False) if what == "start" else "") or _telling(
-            output
-        )
+        why = _log_tail(log, log_at, fallback=False) if what == "start" else ""
+        why = why or _telling(output)
         raise EmbeddedServiceError(f"embedded PostgreSQL {what} failed in {data_dir}: {why}")
 
 
@@ -289,14 +288,7 @@ def start_embedded_postgres(
         _pg_run(prefix, data_dir, timeout, what, *cmd)
 
     if not (data_dir / "PG_VERSION").exists():
-        run(
-            "initdb",
-            "initdb",
-            "--username=" + PG_SUPERUSER,
-            "--auth=trust",
-            "--no-locale",
-            "-EUTF8",
-        )
+        run("initdb", "initdb", "-U", PG_SUPERUSER, "--auth=trust", "--no-locale", "-EUTF8")
         with (data_dir / "postgresql.conf").open("a") as conf:  # TCP on loopback, no Unix socket
             conf.write(
                 "\n# homecare demo\nlisten_addresses = '127.0.0.1'\nunix_socket_directories = ''\n"

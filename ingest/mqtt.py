@@ -154,6 +154,7 @@ class MqttSource:
             client.tls_set_context(context)
         client.reconnect_delay_set(min_delay=1, max_delay=30)
         client.on_connect = self._on_connect
+        client.on_subscribe = self._on_subscribe
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
         return client
@@ -189,6 +190,20 @@ class MqttSource:
                 "subscription": self.config.subscription,
             },
         )
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        userdata: object,
+        mid: int,
+        reason_codes: list[ReasonCode],
+        properties: Properties | None,
+    ) -> None:
+        if any(code.is_failure for code in reason_codes):
+            self._last_refusal = f"broker refused the subscription: {reason_codes[0]}"
+            log.error("subscription refused", extra={"reason": str(reason_codes[0])})
+            return
+        # Ready only once the subscription is in place: before that, messages would be missed.
         self._connected.set()
 
     def _on_disconnect(

@@ -116,6 +116,15 @@ class IngestWorker:
         """stop asks the loop to finish its current batch and return."""
         self._stop.set()
 
+    def wait_ready(self, timeout_s: float) -> bool:
+        """wait_ready blocks until the worker is subscribed at the broker (for tests, the demo)."""
+        deadline = time.monotonic() + timeout_s
+        while not self._source.connected:
+            if time.monotonic() >= deadline or self._stop.is_set():
+                return False
+            time.sleep(0.02)
+        return True
+
     def _next_batch(self) -> list[Delivery]:
         deliveries = self._source.deliveries
         try:
