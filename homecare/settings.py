@@ -40,7 +40,9 @@ class Settings(BaseSettings):
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_client_id: str = Field(default_factory=lambda: f"homecare-ingest-{socket.gethostname()}")
-    mqtt_shared_group: str = "ingest"
+    # Empty: one plain persistent subscription. Set (e.g. "ingest") to share the load between
+    # workers; see the README on Mosquitto 2.0's shared subscriptions across broker restarts.
+    mqtt_shared_group: str = ""
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
     mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
     mqtt_keepalive_s: int = Field(default=30, ge=5)

@@ -50,7 +50,7 @@ class MqttConfig:
     tls: bool
     client_id: str
     protocol: str = "5"
-    shared_group: str = "ingest"
+    shared_group: str = ""
     session_expiry_s: int = 7 * 24 * 3600
     receive_maximum: int = 2000
     keepalive_s: int = 30

@@ -201,8 +201,8 @@ def test_two_workers_share_the_load_and_store_everything_once(
         enrol(db, device)
     plan = TrafficPlan(DEVICES, messages=1000, start=datetime.now(UTC) - timedelta(hours=2), seed=5)
     with (
-        running_worker(ingest_config(database_url, broker.port, client_id="w1")) as w1,
-        running_worker(ingest_config(database_url, broker.port, client_id="w2")) as w2,
+        running_worker(ingest_config(database_url, broker.port, "w1", "ingest")) as w1,
+        running_worker(ingest_config(database_url, broker.port, "w2", "ingest")) as w2,
         publisher(broker) as devices,
     ):
         devices.publish(generate(plan))

@@ -22,9 +22,13 @@ def device_password(device_id: str) -> str:
 
 
 def ingest_config(
-    database_url: str, broker_port: int, client_id: str = "ingest-test-1", **overrides: Any
+    database_url: str,
+    broker_port: int,
+    client_id: str = "ingest-test-1",
+    shared_group: str = "",
+    **overrides: Any,
 ) -> IngestConfig:
-    """ingest_config points a worker at a test broker (MQTT 5, shared group) and database."""
+    """ingest_config points a worker at a test broker (MQTT 5) and database."""
     mqtt = MqttConfig(
         host="127.0.0.1",
         port=broker_port,
@@ -32,6 +36,7 @@ def ingest_config(
         password=INGEST_PASSWORD,
         tls=False,
         client_id=client_id,
+        shared_group=shared_group,
         session_expiry_s=3600,
         receive_maximum=500,
     )
