@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 __all__ = [
     "BatchOutcome",
@@ -74,11 +75,14 @@ class Rejection:
     reading_index: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class DeviceReading:
-    """DeviceReading is a valid reading in canonical units, not yet attributed to a patient."""
+class DeviceReading(NamedTuple):
+    """DeviceReading is a valid reading in canonical units, not yet attributed to a patient.
 
-    index: int
+    A NamedTuple rather than a frozen dataclass: just as immutable and typed, and built several
+    times faster, which matters at tens of thousands of readings a second.
+    """
+
+    position: int  # index of the reading within its message
     type: str
     time: datetime
     value: float
@@ -110,9 +114,12 @@ class RejectedMessage:
     rejection: Rejection
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
-    """Reading is a stored measurement of one patient, at its event time, in canonical units."""
+class Reading(NamedTuple):
+    """Reading is a stored measurement of one patient, at its event time, in canonical units.
+
+    A NamedTuple for the same reason as DeviceReading; its field order is the column order of
+    the bulk insert.
+    """
 
     patient_id: uuid.UUID
     device_id: str

@@ -101,7 +101,7 @@ def parse_message(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | Re
         else:
             readings.append(
                 DeviceReading(
-                    index=index,
+                    position=index,
                     type=result[0],
                     time=result[1],
                     value=result[2],

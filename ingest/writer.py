@@ -59,11 +59,11 @@ def write_batch(
             parsed.append(item)
 
     with conn.transaction():
-        parsed = _drop_unusable_devices(conn, parsed, quarantined)
+        status, intervals = _devices(conn, {m.device_id for m in parsed})
+        parsed = _usable(parsed, status, quarantined)
         claimed = _claim_message_ids(conn, parsed)
         outcome.messages_duplicate += len(parsed) - len(claimed)
         outcome.messages_new = len(claimed)
-        intervals = _assignments(conn, {m.device_id for m in claimed})
         candidates: list[tuple[Reading, ParsedMessage, int]] = []
         for message in claimed:
             quarantined.extend((message, r) for r in message.rejections)
@@ -77,18 +77,16 @@ def write_batch(
                             Rejection(
                                 QuarantineReason.UNASSIGNED_DEVICE,
                                 f"device not assigned to a patient at {reading.time.isoformat()}",
-                                reading.index,
+                                reading.position,
                             ),
                         )
                     )
                     continue
-                candidates.append((_reading(message, reading, patient), message, reading.index))
-        stored_keys = _insert_readings(conn, [c[0] for c in candidates])
-        for candidate, message, index in candidates:
-            key = (candidate.device_id, candidate.type, candidate.time)
-            if key in stored_keys:
+                candidates.append((_reading(message, reading, patient), message, reading.position))
+        stored = _insert_readings(conn, [c[0] for c in candidates])
+        for (candidate, message, index), was_stored in zip(candidates, stored, strict=True):
+            if was_stored:
                 outcome.stored.append(candidate)
-                stored_keys.discard(key)  # a second identical key in this batch is a duplicate
             else:
                 quarantined.append(
                     (
@@ -117,19 +115,31 @@ def quarantine_whole(
         _insert_quarantine(conn, [(item, rejection)])
 
 
-def _drop_unusable_devices(
-    conn: psycopg.Connection[Any],
+def _devices(
+    conn: psycopg.Connection[Any], device_ids: set[str]
+) -> tuple[dict[str, str], dict[str, list[_Interval]]]:
+    """_devices reads each device's status and assignment history in one round trip."""
+    status: dict[str, str] = {}
+    intervals: dict[str, list[_Interval]] = {}
+    if not device_ids:
+        return status, intervals
+    for device_id, state, patient_id, valid_from, valid_to in conn.execute(
+        "SELECT d.device_id, d.status, a.patient_id, a.valid_from, a.valid_to"
+        " FROM devices d LEFT JOIN device_assignments a USING (device_id)"
+        " WHERE d.device_id = ANY(%s) ORDER BY d.device_id, a.valid_from",
+        (sorted(device_ids),),
+    ):
+        status[device_id] = state
+        if patient_id is not None:
+            intervals.setdefault(device_id, []).append((valid_from, valid_to, patient_id))
+    return status, intervals
+
+
+def _usable(
     parsed: list[ParsedMessage],
+    status: dict[str, str],
     quarantined: list[tuple[RejectedMessage | ParsedMessage, Rejection]],
 ) -> list[ParsedMessage]:
-    if not parsed:
-        return parsed
-    status = dict(
-        conn.execute(
-            "SELECT device_id, status FROM devices WHERE device_id = ANY(%s)",
-            (sorted({m.device_id for m in parsed}),),
-        ).fetchall()
-    )
     usable = []
     for message in parsed:
         state = status.get(message.device_id)
@@ -154,7 +164,7 @@ def _claim_message_ids(
         return []
     rows = conn.execute(
         "INSERT INTO ingested_messages (device_id, msg_id, received_at)"
-        " SELECT * FROM unnest(%s::text[], %s::text[], %s::timestamptz[])"
+        " SELECT * FROM unnest(%b::text[], %b::text[], %b::timestamptz[])"
         " ON CONFLICT DO NOTHING RETURNING device_id, msg_id",
         (
             [m.device_id for m in parsed],
@@ -162,21 +172,10 @@ def _claim_message_ids(
             [m.delivery.received_at for m in parsed],
         ),
     ).fetchall()
+    if len(rows) == len(parsed):
+        return parsed
     new = {(device_id, msg_id) for device_id, msg_id in rows}
     return [m for m in parsed if (m.device_id, m.msg_id) in new]
-
-
-def _assignments(conn: psycopg.Connection[Any], devices: set[str]) -> dict[str, list[_Interval]]:
-    if not devices:
-        return {}
-    intervals: dict[str, list[_Interval]] = {}
-    for device_id, patient_id, valid_from, valid_to in conn.execute(
-        "SELECT device_id, patient_id, valid_from, valid_to FROM device_assignments"
-        " WHERE device_id = ANY(%s) ORDER BY device_id, valid_from",
-        (sorted(devices),),
-    ):
-        intervals.setdefault(device_id, []).append((valid_from, valid_to, patient_id))
-    return intervals
 
 
 def _patient_at(intervals: list[_Interval], time: datetime) -> uuid.UUID | None:
@@ -206,32 +205,44 @@ def _reading(message: ParsedMessage, reading: DeviceReading, patient: uuid.UUID)
 
 def _insert_readings(
     conn: psycopg.Connection[Any], readings: list[Reading]
-) -> set[tuple[str, str, datetime]]:
+) -> list[bool]:
+    """_insert_readings stores the readings; returns, for each, whether it was stored.
+
+    The common case (nothing conflicts) costs one statement and no result rows; only when the
+    row count says some were skipped is the table asked which, by comparing msg_ids: a row that
+    is there under another message's id was a duplicate of something stored earlier.
+    """
     if not readings:
-        return set()
-    rows = conn.execute(
-        "INSERT INTO readings (time, patient_id, device_id, type, value, unit, original_value,"
-        " original_unit, msg_id, received_at, on_oxygen, consciousness)"
-        " SELECT * FROM unnest(%s::timestamptz[], %s::uuid[], %s::text[], %s::text[],"
-        " %s::float8[], %s::text[], %s::float8[], %s::text[], %s::text[], %s::timestamptz[],"
-        " %s::boolean[], %s::text[])"
-        " ON CONFLICT (device_id, type, time) DO NOTHING RETURNING device_id, type, time",
-        (
-            [r.time for r in readings],
-            [r.patient_id for r in readings],
-            [r.device_id for r in readings],
-            [r.type for r in readings],
-            [r.value for r in readings],
-            [r.unit for r in readings],
-            [r.original_value for r in readings],
-            [r.original_unit for r in readings],
-            [r.msg_id for r in readings],
-            [r.received_at for r in readings],
-            [r.on_oxygen for r in readings],
-            [r.consciousness for r in readings],
-        ),
-    ).fetchall()
-    return {(device_id, type_, time) for device_id, type_, time in rows}
+        return []
+    columns = list(zip(*readings, strict=True))
+    cursor = conn.execute(
+        "INSERT INTO readings (patient_id, device_id, msg_id, type, time, value, unit,"
+        " original_value, original_unit, received_at, on_oxygen, consciousness)"
+        " SELECT * FROM unnest(%b::uuid[], %b::text[], %b::text[], %b::text[],"
+        " %b::timestamptz[], %b::float8[], %b::text[], %b::float8[], %b::text[],"
+        " %b::timestamptz[], %b::boolean[], %b::text[])"
+        " ON CONFLICT (device_id, type, time) DO NOTHING",
+        [list(column) for column in columns],
+    )
+    if cursor.rowcount == len(readings):
+        return [True] * len(readings)
+    owners = {
+        (device_id, type_, time): msg_id
+        for device_id, type_, time, msg_id in conn.execute(
+            "SELECT r.device_id, r.type, r.time, r.msg_id FROM readings r"
+            " JOIN unnest(%s::text[], %s::text[], %s::timestamptz[]) AS k(device_id, type, time)"
+            " ON r.device_id = k.device_id AND r.type = k.type AND r.time = k.time",
+            (list(columns[1]), list(columns[3]), list(columns[4])),
+        )
+    }
+    stored: list[bool] = []
+    claimed: set[tuple[str, str, datetime]] = set()
+    for reading in readings:
+        key = (reading.device_id, reading.type, reading.time)
+        mine = owners.get(key) == reading.msg_id and key not in claimed
+        claimed.add(key)
+        stored.append(mine)
+    return stored
 
 
 def _insert_quarantine(

@@ -1,0 +1,281 @@
+"""Benchmark: how fast a stopped ingest worker drains a broker backlog into the database.
+
+Run on demand, not in the tests:  .venv/bin/python -m bench.ingest_drain [--messages N]
+
+What it does, all on this machine (broker and database included):
+1. a private Mosquitto with the project's broker config, and a fresh migrated database;
+2. the ingest's persistent session and a counting subscriber's session are created, then both
+   go offline, and M BP-cuff messages (3 readings each) are queued for both;
+3. ceiling 1 — a subscriber that only counts (and acknowledges) drains its copy;
+4. the real worker (``homecare ingest`` in its own process) drains its copy end to end:
+   parse, validate, attribute, de-duplicate, commit, acknowledge; its peak RSS is read from
+   /proc (VmHWM);
+5. ceiling 2 — a bulk load of the same rows straight into a second database with COPY.
+
+It prints the three rates, the end-to-end rate as a share of the slower ceiling, and the
+worker's peak memory. Targets (issue 2): ≥ 10,000 readings/s, ≥ 50% of the slower ceiling,
+≤ 250 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+import store
+from devices import BrokerAddress, DevicePublisher, TrafficPlan, generate
+from homecare.provision import provision_devices
+from ingest import Delivery, ParseLimits, parse_message
+from tests.support.pipeline import (
+    INGEST_PASSWORD,
+    INGEST_USER,
+    device_password,
+    ingest_config,
+    running_worker,
+)
+from tests.support.services import PrivateMosquitto, free_port
+
+BASE_URL = os.environ.get(
+    "HOMECARE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+COUNTER_ID = "bench-counter"
+WORKER_ID = "bench-worker"
+
+
+def fresh_database(name: str) -> str:
+    with psycopg.connect(BASE_URL, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        admin.execute(f"CREATE DATABASE {name}")
+    url = BASE_URL.rsplit("/", 1)[0] + f"/{name}"
+    with store.connect(url, autocommit=True) as conn:
+        store.migrate(conn, "auto")
+    return url
+
+
+def counting_subscriber(port: int, expected: int, receive_maximum: int) -> tuple[float, float]:
+    """counting_subscriber drains its session; returns (seconds first→last message, count)."""
+    done = threading.Event()
+    state = {"n": 0, "first": 0.0, "last": 0.0}
+
+    def on_message(client: mqtt.Client, userdata: object, message: mqtt.MQTTMessage) -> None:
+        if state["n"] == 0:
+            state["first"] = time.perf_counter()
+        state["n"] += 1
+        client.ack(message.mid, message.qos)
+        if state["n"] >= expected:
+            state["last"] = time.perf_counter()
+            done.set()
+
+    client = session_client(port, COUNTER_ID, receive_maximum)
+    client.on_message = on_message
+    client.loop_start()
+    done.wait(600)
+    client.disconnect()
+    client.loop_stop()
+    return state["last"] - state["first"], state["n"]
+
+
+def session_client(port: int, client_id: str, receive_maximum: int) -> mqtt.Client:
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=True
+    )
+    client.username_pw_set(INGEST_USER, INGEST_PASSWORD)
+    client.on_connect = lambda c, *_: c.subscribe("homecare/v1/devices/+/readings", qos=1)
+    properties = Properties(PacketTypes.CONNECT)
+    properties.SessionExpiryInterval = 3600
+    properties.ReceiveMaximum = receive_maximum
+    client.connect("127.0.0.1", port, clean_start=False, properties=properties)
+    return client
+
+
+def create_counter_session(port: int) -> None:
+    subscribed = threading.Event()
+    client = session_client(port, COUNTER_ID, 2000)
+    client.on_subscribe = lambda *_: subscribed.set()
+    client.loop_start()
+    subscribed.wait(10)
+    client.disconnect()
+    client.loop_stop()
+
+
+def bulk_load(url: str, plan: TrafficPlan) -> tuple[float, int]:
+    """bulk_load COPYs the same readings the worker stores; returns (seconds, rows)."""
+    with store.connect(url, autocommit=True) as conn:
+        patients = dict(conn.execute("SELECT device_id, patient_id FROM device_assignments"))
+        now = datetime.now(UTC)
+        rows = []
+        for item in generate(plan):
+            parsed = parse_message(Delivery(item.topic, item.payload, now), ParseLimits())
+            for r in getattr(parsed, "readings", ()):
+                rows.append(
+                    (
+                        r.time,
+                        patients[item.device_id],
+                        item.device_id,
+                        r.type,
+                        r.value,
+                        r.unit,
+                        r.original_value,
+                        r.original_unit,
+                        item.msg_id,
+                        now,
+                        None,
+                        None,
+                    )
+                )
+        started = time.perf_counter()
+        with (
+            conn.cursor() as cur,
+            cur.copy(
+                "COPY readings (time, patient_id, device_id, type, value, unit, original_value,"
+                " original_unit, msg_id, received_at, on_oxygen, consciousness) FROM STDIN"
+            ) as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return time.perf_counter() - started, len(rows)
+
+
+def worker_drain(
+    url: str, port: int, target: int, receive_maximum: int
+) -> tuple[float, float, int]:
+    """worker_drain runs ``homecare ingest``; returns (seconds, peak RSS MB, readings stored)."""
+    metrics_port = free_port()
+    env = os.environ | {
+        "HOMECARE_DATABASE_URL": url,
+        "HOMECARE_MQTT_URL": f"mqtt://{INGEST_USER}:{INGEST_PASSWORD}@127.0.0.1:{port}",
+        "HOMECARE_MQTT_CLIENT_ID": WORKER_ID,
+        "HOMECARE_MQTT_RECEIVE_MAXIMUM": str(receive_maximum),
+        "HOMECARE_INGEST_METRICS_PORT": str(metrics_port),
+        "HOMECARE_LOG_LEVEL": "WARNING",
+    }
+    command = [sys.executable, "-m", "homecare", "ingest"]
+    if os.environ.get("HOMECARE_BENCH_PROFILE"):
+        command = ["py-spy", "record", "-o", os.environ["HOMECARE_BENCH_PROFILE"], "-f", "raw", "--", *command]
+    process = subprocess.Popen(command, env=env)
+    first_at, first_count, stored, peak = 0.0, 0, 0, 0.0
+    try:
+        deadline = time.monotonic() + 600
+        while stored < target and time.monotonic() < deadline:
+            stored = scrape(metrics_port)
+            if stored and not first_at:
+                first_at, first_count = time.perf_counter(), stored
+            peak = max(peak, peak_rss_mb(process.pid))
+            time.sleep(0.02)
+        last_at = time.perf_counter()
+        peak = max(peak, peak_rss_mb(process.pid))
+    finally:
+        process.terminate()
+        process.wait(30)
+    return last_at - first_at, peak, stored - first_count
+
+
+def scrape(port: int) -> int:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("homecare_ingest_readings_stored_total "):
+                    return int(float(line.split()[1]))
+    except OSError:
+        return 0
+    return 0
+
+
+def peak_rss_mb(pid: int) -> float:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=60_000)
+    parser.add_argument("--devices", type=int, default=100)
+    parser.add_argument("--receive-maximum", type=int, default=2000)
+    args = parser.parse_args()
+
+    suffix = uuid.uuid4().hex[:6]
+    url = fresh_database(f"hc_bench_{suffix}")
+    copy_url = fresh_database(f"hc_bench_copy_{suffix}")
+    devices = tuple(f"bench-{i:04d}" for i in range(args.devices))
+    since = datetime.now(UTC) - timedelta(days=30)
+    for target in (url, copy_url):
+        with store.connect(target, autocommit=True) as conn:
+            provision_devices(conn, devices, since=since)
+    plan = TrafficPlan(
+        devices,
+        args.messages,
+        start=since + timedelta(days=1),
+        interval=timedelta(seconds=10),
+        seed=42,
+    )
+    readings = 3 * args.messages
+
+    with tempfile.TemporaryDirectory(prefix="hc-bench-") as work:
+        users = {INGEST_USER: INGEST_PASSWORD} | {d: device_password(d) for d in devices}
+        broker = PrivateMosquitto(Path(work) / "mosquitto", users)
+        broker.start()
+        try:
+            with running_worker(ingest_config(url, broker.port, client_id=WORKER_ID)):
+                pass  # creates the worker's persistent session
+            create_counter_session(broker.port)
+            address = BrokerAddress("127.0.0.1", broker.port, "5", password_for=device_password)
+            with DevicePublisher(address, devices) as publisher:
+                report = publisher.publish(generate(plan))
+            print(
+                f"queued      {report.published:>9,} messages ({readings:,} readings) in {report.seconds:.1f} s"
+            )
+
+            seconds, counted = counting_subscriber(broker.port, args.messages, args.receive_maximum)
+            subscriber_rate = 3 * counted / seconds
+            worker_seconds, peak_mb, drained = worker_drain(
+                url, broker.port, readings, args.receive_maximum
+            )
+        finally:
+            broker.stop()
+    worker_rate = drained / worker_seconds
+    bulk_seconds, rows = bulk_load(copy_url, plan)
+    bulk_rate = rows / bulk_seconds
+    ceiling = min(subscriber_rate, bulk_rate)
+    with psycopg.connect(url) as conn:
+        stored = conn.execute("SELECT count(*) FROM readings").fetchone()
+    print(
+        f"subscriber  {subscriber_rate:>12,.0f} readings/s   (count + ack only; {counted:,} messages)"
+    )
+    print(f"bulk COPY   {bulk_rate:>12,.0f} readings/s   ({rows:,} rows in {bulk_seconds:.2f} s)")
+    print(
+        f"end to end  {worker_rate:>12,.0f} readings/s   ({drained:,} readings in {worker_seconds:.2f} s; {stored[0] if stored else 0:,} in the table)"
+    )
+    print(
+        f"ratio       {worker_rate / ceiling:>12.0%}          of the slower ceiling ({'subscriber' if ceiling == subscriber_rate else 'bulk COPY'})"
+    )
+    print(
+        f"            {worker_rate / subscriber_rate:>12.0%}          of the subscriber, {worker_rate / bulk_rate:.0%} of bulk COPY"
+    )
+    print(f"worker RSS  {peak_mb:>12.0f} MB peak (VmHWM)")
+    for name in (f"hc_bench_{suffix}", f"hc_bench_copy_{suffix}"):
+        with psycopg.connect(BASE_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
