@@ -163,10 +163,12 @@ def worker_drain(
         "HOMECARE_INGEST_METRICS_PORT": str(metrics_port),
         "HOMECARE_LOG_LEVEL": "WARNING",
     }
-    command = [sys.executable, "-m", "homecare", "ingest"]
-    if os.environ.get("HOMECARE_BENCH_PROFILE"):
-        command = ["py-spy", "record", "-o", os.environ["HOMECARE_BENCH_PROFILE"], "-f", "raw", "--", *command]
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen([sys.executable, "-m", "homecare", "ingest"], env=env)
+    profile = os.environ.get("HOMECARE_BENCH_PROFILE")  # a py-spy output file, to see hot spots
+    if profile:
+        subprocess.Popen(
+            ["py-spy", "record", "--pid", str(process.pid), "-o", profile, "-f", "raw", "-t"]
+        )
     first_at, first_count, stored, peak = 0.0, 0, 0, 0.0
     try:
         deadline = time.monotonic() + 600

@@ -32,6 +32,8 @@ def _as_number(value: object) -> float:
     ``bool`` is a subclass of ``int`` in Python, so ``True`` would silently become 1.0; a flag
     that reaches a numeric field is a bug upstream and must not turn into a reading.
     """
+    if type(value) is float or type(value) is int:  # the common case, without ABC checks
+        return float(value)
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"expected a real number, got {type(value).__name__} {value!r}")
     return float(value)
