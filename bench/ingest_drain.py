@@ -243,7 +243,8 @@ def main() -> int:
             with DevicePublisher(address, devices) as publisher:
                 report = publisher.publish(generate(plan))
             print(
-                f"queued      {report.published:>9,} messages ({readings:,} readings) in {report.seconds:.1f} s"
+                f"queued      {report.published:>10,} messages ({readings:,} readings)"
+                f" in {report.seconds:.1f} s"
             )
 
             seconds, counted = counting_subscriber(broker.port, args.messages, args.receive_maximum)
@@ -256,23 +257,22 @@ def main() -> int:
     worker_rate = drained / worker_seconds
     bulk_seconds, rows = bulk_load(copy_url, plan)
     bulk_rate = rows / bulk_seconds
+    slower = "subscriber" if subscriber_rate <= bulk_rate else "bulk COPY"
     ceiling = min(subscriber_rate, bulk_rate)
     with psycopg.connect(url) as conn:
-        stored = conn.execute("SELECT count(*) FROM readings").fetchone()
-    print(
-        f"subscriber  {subscriber_rate:>12,.0f} readings/s   (count + ack only; {counted:,} messages)"
-    )
-    print(f"bulk COPY   {bulk_rate:>12,.0f} readings/s   ({rows:,} rows in {bulk_seconds:.2f} s)")
-    print(
-        f"end to end  {worker_rate:>12,.0f} readings/s   ({drained:,} readings in {worker_seconds:.2f} s; {stored[0] if stored else 0:,} in the table)"
-    )
-    print(
-        f"ratio       {worker_rate / ceiling:>12.0%}          of the slower ceiling ({'subscriber' if ceiling == subscriber_rate else 'bulk COPY'})"
-    )
-    print(
-        f"            {worker_rate / subscriber_rate:>12.0%}          of the subscriber, {worker_rate / bulk_rate:.0%} of bulk COPY"
-    )
-    print(f"worker RSS  {peak_mb:>12.0f} MB peak (VmHWM)")
+        row = conn.execute("SELECT count(*) FROM readings").fetchone()
+    in_table = row[0] if row else 0
+    lines = [
+        f"subscriber  {subscriber_rate:>10,.0f} readings/s  (count + ack only; {counted:,} msgs)",
+        f"bulk COPY   {bulk_rate:>10,.0f} readings/s  ({rows:,} rows in {bulk_seconds:.2f} s)",
+        f"end to end  {worker_rate:>10,.0f} readings/s  ({drained:,} readings in"
+        f" {worker_seconds:.2f} s; {in_table:,} in the table)",
+        f"ratio       {worker_rate / ceiling:>10.0%} of the slower ceiling ({slower});"
+        f" {worker_rate / subscriber_rate:.0%} of the subscriber, {worker_rate / bulk_rate:.0%}"
+        " of bulk COPY",
+        f"worker RSS  {peak_mb:>10.0f} MB peak (VmHWM)",
+    ]
+    print("\n".join(lines))
     for name in (f"hc_bench_{suffix}", f"hc_bench_copy_{suffix}"):
         with psycopg.connect(BASE_URL, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
