@@ -213,3 +213,34 @@ def test_two_workers_share_the_load_and_store_everything_once(
         ]
     assert outcomes(database_url) == (3000, 1000, 0)
     assert sum(shares) == 1000 and min(shares) > 100  # both workers took part
+
+
+def test_a_message_the_database_refuses_is_isolated_and_quarantined(
+    broker: PrivateMosquitto, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    enrol(db, "cuff-0")
+    # A constraint the parser does not know about stands in for any input the database refuses
+    # (SQLSTATE class 23): the batch must be split, only the offending message quarantined.
+    db.execute("ALTER TABLE readings ADD CONSTRAINT no_123 CHECK (value <> 123)")
+    now = datetime.now(UTC).replace(microsecond=0)
+    items = []
+    for i, value in enumerate((70, 123, 71)):
+        body = DeviceMessage(
+            "cuff-0",
+            f"m{i}",
+            [Measurement("heart_rate", value, "/min", now - timedelta(minutes=i))],
+        )
+        items.append(Outgoing("cuff-0", body.topic, encode_message(body), f"m{i}", "", 1))
+    config = ingest_config(database_url, broker.port, batch_max_wait_s=0.5)
+    with running_worker(config) as worker, publisher(broker, ("cuff-0",)) as devices:
+        devices.publish(items)
+        wait_for(lambda: outcomes(database_url)[2] >= 1, what="the refused message in quarantine")
+        wait_for(lambda: outcomes(database_url)[0] >= 2, what="the two good messages stored")
+        splits = worker.metrics.snapshot()["homecare_ingest_poison_splits_total"]
+    assert outcomes(database_url) == (2, 2, 1)
+    (reason, msg_id, detail) = db.execute(
+        "SELECT reason, msg_id, detail FROM quarantine"
+    ).fetchone()
+    assert (reason, msg_id) == ("rejected_by_store", "m1")
+    assert "23514" in detail  # check_violation
+    assert splits == 1
