@@ -64,7 +64,7 @@ def _database(settings: Settings, data_dir: Path, started: list[EmbeddedService]
         pass
     service = start_embedded_postgres(data_dir / "postgres")
     started.append(service)
-    print(f"database   embedded {service.detail} at {store.describe_url(service.url)}")
+    print(f"database   {service.detail} at {store.describe_url(service.url)}")
     return settings.model_copy(update={"database_url": service.url})
 
 
