@@ -15,7 +15,6 @@ costs nothing: unacknowledged messages come back and msg_id de-duplication makes
 from __future__ import annotations
 
 import logging
-import queue
 import ssl
 import threading
 import time
@@ -30,6 +29,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerUnavailable
+from ingest.handoff import Handoff
 from ingest.metrics import IngestMetrics
 from ingest.model import Delivery
 
@@ -82,7 +82,7 @@ class MqttSource:
 
     def __init__(self, config: MqttConfig, metrics: IngestMetrics, queue_size: int) -> None:
         self.config = config
-        self.deliveries: queue.Queue[Delivery] = queue.Queue(maxsize=queue_size)
+        self.deliveries: Handoff[Delivery] = Handoff(queue_size)
         self._metrics = metrics
         self._generation = 0
         self._connected = threading.Event()
@@ -231,11 +231,9 @@ class MqttSource:
             generation=self._generation,
         )
         while not self._stopping.is_set():
-            try:
-                self.deliveries.put(delivery, timeout=0.5)
+            if self.deliveries.put(delivery, timeout_s=0.5):
                 return
-            except queue.Full:
-                self._metrics.backpressure_waits.inc()
+            self._metrics.backpressure_waits.inc()
         # Stopping: the message is not acknowledged, so the broker keeps it for the next run.
 
     def _unreachable(self, timeout_s: float) -> str:

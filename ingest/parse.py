@@ -35,6 +35,7 @@ _MSG_ID = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces or c
 _MESSAGE_KEYS = frozenset({"msg_id", "readings", "context"})
 _READING_KEYS = frozenset({"type", "value", "unit", "time"})
 _MAX_READINGS = 1000
+_TYPES = catalogue.CATALOGUE
 
 
 @dataclass(frozen=True)
@@ -95,23 +96,11 @@ def parse_message(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | Re
     readings: list[DeviceReading] = []
     rejections: list[Rejection] = []
     for index, item in enumerate(document["readings"]):
-        result = _parse_reading(index, item, delivery.received_at, limits)
-        if isinstance(result, Rejection):
-            rejections.append(result)
+        result = _parse_reading(index, item, delivery.received_at, limits, on_oxygen, consciousness)
+        if type(result) is DeviceReading:
+            readings.append(result)
         else:
-            readings.append(
-                DeviceReading(
-                    position=index,
-                    type=result[0],
-                    time=result[1],
-                    value=result[2],
-                    unit=result[3],
-                    original_value=result[4],
-                    original_unit=result[5],
-                    on_oxygen=on_oxygen,
-                    consciousness=consciousness,
-                )
-            )
+            rejections.append(result)  # type: ignore[arg-type]
     return ParsedMessage(delivery, device_id, msg_id, tuple(readings), tuple(rejections))
 
 
@@ -139,61 +128,92 @@ def _message_shape_problem(document: dict[str, Any]) -> str | None:
     return None
 
 
-def _parse_reading(
-    index: int, item: object, received_at: datetime, limits: ParseLimits
-) -> Rejection | tuple[str, datetime, float, str, float, str]:
-    def refuse(reason: QuarantineReason, detail: str) -> Rejection:
-        return Rejection(reason, detail, index)
+class _Refused(Exception):
+    """_Refused carries a per-reading rejection out of the checks below."""
 
+    def __init__(self, reason: QuarantineReason, detail: str) -> None:
+        self.reason = reason
+        self.detail = detail
+
+
+def _parse_reading(
+    index: int,
+    item: object,
+    received_at: datetime,
+    limits: ParseLimits,
+    on_oxygen: bool | None,
+    consciousness: str | None,
+) -> DeviceReading | Rejection:
+    try:
+        return _checked_reading(index, item, received_at, limits, on_oxygen, consciousness)
+    except _Refused as refused:
+        return Rejection(refused.reason, refused.detail, index)
+
+
+def _checked_reading(
+    index: int,
+    item: object,
+    received_at: datetime,
+    limits: ParseLimits,
+    on_oxygen: bool | None,
+    consciousness: str | None,
+) -> DeviceReading:
     if not isinstance(item, dict):
-        return refuse(QuarantineReason.SCHEMA, "reading is not an object")
-    missing = _READING_KEYS - set(item)
-    if missing:
-        return refuse(QuarantineReason.SCHEMA, f"reading lacks {', '.join(sorted(missing))}")
-    unknown = set(item) - _READING_KEYS
-    if unknown:
-        return refuse(
-            QuarantineReason.SCHEMA, f"unknown reading fields: {', '.join(sorted(unknown))}"
-        )
+        raise _Refused(QuarantineReason.SCHEMA, "reading is not an object")
+    if item.keys() != _READING_KEYS:
+        missing = _READING_KEYS - set(item)
+        if missing:
+            raise _Refused(QuarantineReason.SCHEMA, f"reading lacks {', '.join(sorted(missing))}")
+        unknown = ", ".join(sorted(set(item) - _READING_KEYS))
+        raise _Refused(QuarantineReason.SCHEMA, f"unknown reading fields: {unknown}")
     type_name, value, unit, raw_time = item["type"], item["value"], item["unit"], item["time"]
     if not isinstance(type_name, str) or not isinstance(unit, str) or not isinstance(raw_time, str):
-        return refuse(QuarantineReason.SCHEMA, "type, unit and time must be strings")
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return refuse(QuarantineReason.SCHEMA, "value must be a number")
+        raise _Refused(QuarantineReason.SCHEMA, "type, unit and time must be strings")
+    if type(value) is not int and type(value) is not float:  # bool is refused too
+        raise _Refused(QuarantineReason.SCHEMA, "value must be a number")
     original = float(value)
     if not math.isfinite(original):
-        return refuse(QuarantineReason.SCHEMA, "value must be finite")
+        raise _Refused(QuarantineReason.SCHEMA, "value must be finite")
     time = _parse_time(raw_time)
     if time is None:
-        return refuse(QuarantineReason.SCHEMA, "time must be RFC 3339 with an offset")
-    try:
-        kind = catalogue.lookup(type_name)
-    except catalogue.UnknownType:
-        return refuse(QuarantineReason.UNKNOWN_TYPE, f"unknown type {_clip(type_name)!r}")
+        raise _Refused(QuarantineReason.SCHEMA, "time must be RFC 3339 with an offset")
+    kind = _TYPES.get(type_name)
+    if kind is None:
+        raise _Refused(QuarantineReason.UNKNOWN_TYPE, f"unknown type {_clip(type_name)!r}")
     try:
         canonical = kind.to_canonical(original, unit)
     except catalogue.BadUnit:
-        return refuse(
+        raise _Refused(
             QuarantineReason.BAD_UNIT,
             f"unit {_clip(unit)!r} not accepted for {kind.name};"
             f" accepted: {', '.join(kind.accepted_units)}",
-        )
+        ) from None
     if not kind.is_plausible(canonical):
-        return refuse(
+        raise _Refused(
             QuarantineReason.IMPLAUSIBLE_VALUE,
             f"{kind.name} {canonical:g} {kind.canonical_unit} outside"
             f" {kind.plausible_min:g}..{kind.plausible_max:g}",
         )
     if time > received_at + limits.max_future_skew:
-        return refuse(
+        raise _Refused(
             QuarantineReason.FUTURE_TIME,
             f"time {raw_time} is more than {limits.max_future_skew} after receipt",
         )
     if time < received_at - limits.max_age:
-        return refuse(
+        raise _Refused(
             QuarantineReason.TOO_OLD, f"time {raw_time} is older than {limits.max_age.days} days"
         )
-    return kind.name, time, canonical, kind.canonical_unit, original, unit
+    return DeviceReading(
+        index,
+        kind.name,
+        time,
+        canonical,
+        kind.canonical_unit,
+        original,
+        unit,
+        on_oxygen,
+        consciousness,
+    )
 
 
 def _parse_time(raw: str) -> datetime | None:
@@ -202,9 +222,12 @@ def _parse_time(raw: str) -> datetime | None:
     if len(raw) < 20 or raw[10] not in "Tt ":
         return None
     try:
-        parsed = datetime.fromisoformat(raw.upper().replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(raw)  # takes "Z" since Python 3.11
     except ValueError:
-        return None
+        try:  # RFC 3339 also allows lower-case "t" and "z"
+            parsed = datetime.fromisoformat(raw.upper())
+        except ValueError:
+            return None
     return parsed if parsed.tzinfo is not None else None
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -127,22 +126,10 @@ class IngestWorker:
 
     def _next_batch(self) -> list[Delivery]:
         deliveries = self._source.deliveries
-        try:
-            first = deliveries.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.config.batch_max_wait_s
-        while len(batch) < self.config.batch_max_messages:
-            remaining = deadline - time.monotonic()
-            try:
-                if remaining > 0:
-                    batch.append(deliveries.get(timeout=remaining))
-                else:
-                    batch.append(deliveries.get_nowait())
-            except queue.Empty:
-                break
-        self.metrics.queue_depth.set(deliveries.qsize())
+        batch = deliveries.take(
+            self.config.batch_max_messages, first_wait_s=0.2, gather_s=self.config.batch_max_wait_s
+        )
+        self.metrics.queue_depth.set(len(deliveries))
         return batch
 
     def _process(self, batch: list[Delivery]) -> None:

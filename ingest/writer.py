@@ -18,7 +18,6 @@ The caller acknowledges the messages to the broker only after this commits.
 
 from __future__ import annotations
 
-import bisect
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -179,27 +178,28 @@ def _claim_message_ids(
 
 
 def _patient_at(intervals: list[_Interval], time: datetime) -> uuid.UUID | None:
-    position = bisect.bisect_right([start for start, _, _ in intervals], time) - 1
-    if position < 0:
-        return None
-    _, end, patient = intervals[position]
-    return patient if end is None or time < end else None
+    # A device has a handful of assignments in its life: the newest that started at or before
+    # the reading decides, unless it had already ended by then.
+    for start, end, patient in reversed(intervals):
+        if time >= start:
+            return patient if end is None or time < end else None
+    return None
 
 
 def _reading(message: ParsedMessage, reading: DeviceReading, patient: uuid.UUID) -> Reading:
     return Reading(
-        patient_id=patient,
-        device_id=message.device_id,
-        msg_id=message.msg_id,
-        type=reading.type,
-        time=reading.time,
-        value=reading.value,
-        unit=reading.unit,
-        original_value=reading.original_value,
-        original_unit=reading.original_unit,
-        received_at=message.delivery.received_at,
-        on_oxygen=reading.on_oxygen,
-        consciousness=reading.consciousness,
+        patient,
+        message.device_id,
+        message.msg_id,
+        reading.type,
+        reading.time,
+        reading.value,
+        reading.unit,
+        reading.original_value,
+        reading.original_unit,
+        message.delivery.received_at,
+        reading.on_oxygen,
+        reading.consciousness,
     )
 
 
