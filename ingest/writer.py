@@ -11,7 +11,9 @@ the batch size. Order matters for correctness:
 3. each reading is attributed to the patient the device was assigned to at its event time;
 4. readings are inserted; a (device, type, time) already stored under another msg_id is
    quarantined as a duplicate reading rather than silently skipped;
-5. everything refused is written to quarantine with its reason and the raw payload.
+5. everything refused is written to quarantine with its reason and the raw payload;
+6. the patients whose readings changed are announced in ``reading_changes`` (an outbox the rules
+   stage consumes), with the earliest event time stored for each.
 
 The caller acknowledges the messages to the broker only after this commits.
 """
@@ -99,6 +101,7 @@ def write_batch(
                     )
                 )
         _insert_quarantine(conn, quarantined)
+        _announce_changes(conn, outcome.stored)
     for source, rejection in quarantined:
         if isinstance(source, RejectedMessage):
             outcome.messages_quarantined += 1
@@ -243,6 +246,31 @@ def _insert_readings(
         claimed.add(key)
         stored.append(mine)
     return stored
+
+
+def _announce_changes(conn: psycopg.Connection[Any], stored: list[Reading]) -> None:
+    """_announce_changes notes, per patient, the earliest event time just stored.
+
+    The next stage (rules) reads this outbox; writing it in the same transaction as the readings
+    means no stored reading can go unevaluated, whatever crashes afterwards. Patients are sorted
+    so that two workers touching the same patients lock the rows in the same order.
+    """
+    if not stored:
+        return
+    earliest: dict[uuid.UUID, datetime] = {}
+    for reading in stored:
+        known = earliest.get(reading.patient_id)
+        if known is None or reading.time < known:
+            earliest[reading.patient_id] = reading.time
+    patients = sorted(earliest)
+    conn.execute(
+        "INSERT INTO reading_changes (patient_id, earliest_time)"
+        " SELECT * FROM unnest(%b::uuid[], %b::timestamptz[])"
+        " ON CONFLICT (patient_id) DO UPDATE SET"
+        " earliest_time = least(reading_changes.earliest_time, EXCLUDED.earliest_time),"
+        " version = reading_changes.version + 1, noted_at = now()",
+        (patients, [earliest[p] for p in patients]),
+    )
 
 
 def _insert_quarantine(

@@ -1,0 +1,426 @@
+"""Evaluate: a patient's readings and the rule packs in, findings out — a pure function.
+
+Every rule is a condition evaluated at *instants* in event time: at each of its readings (and,
+for missing-data rules, at every whole hour). Walking the instants in order from a known state
+gives the rule's transitions, which are the findings. Nothing here looks at the clock or the
+arrival order: the same readings always give the same findings, which is what makes replay
+equal live evaluation, and several workers agree with one.
+"""
+
+from __future__ import annotations
+
+import bisect
+import statistics
+import string
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ingest import Reading
+from rules.model import Finding
+from rules.news2 import Observations, score_news2
+from rules.packs import (
+    BaselineChangeRule,
+    CombinationRule,
+    MissingRule,
+    News2Rule,
+    Pack,
+    PackSet,
+    ThresholdRule,
+)
+
+__all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed"]
+
+NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
+_OPS = {
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+}
+
+
+@dataclass(frozen=True)
+class PatientContext:
+    """PatientContext is what rules need to know about the patient besides readings."""
+
+    patient_id: uuid.UUID
+    programs: tuple[str, ...]
+    hypercapnic: bool = False
+    overrides: Mapping[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Condition:
+    """Condition is a rule's verdict at one instant: True, False, or None (cannot tell)."""
+
+    time: datetime
+    holds: bool | None
+    received_at: datetime
+    evidence: Mapping[str, Any]
+
+
+def history_needed(packs: PackSet, programs: Iterable[str]) -> timedelta:
+    """history_needed is how far before the first instant a patient's readings must go."""
+    longest = timedelta(days=7)
+    for _, rule in packs.rules_for(programs):
+        if isinstance(rule, BaselineChangeRule):
+            longest = max(longest, rule.over + rule.baseline)
+        elif isinstance(rule, News2Rule | CombinationRule):
+            longest = max(longest, rule.within)
+        elif isinstance(rule, MissingRule):
+            longest = max(longest, timedelta(hours=rule.hours))
+    return longest + timedelta(days=1)
+
+
+def evaluate_patient(
+    packs: PackSet,
+    patient: PatientContext,
+    readings: Sequence[Reading],
+    start: datetime,
+    until: datetime,
+    initial: Mapping[str, bool],
+    late_after: timedelta,
+) -> list[Finding]:
+    """evaluate_patient returns the findings of instants in [start, until], in time order.
+
+    ``readings`` must cover ``history_needed`` before ``start``; ``initial`` is each rule's
+    state just before ``start`` (active or not), from the findings stored earlier.
+    """
+    series = _Series(readings)
+    rules = packs.rules_for(patient.programs)
+    lookback = max(
+        (r.within for _, r in rules if isinstance(r, CombinationRule)), default=timedelta(0)
+    )
+    timelines: dict[str, list[Condition]] = {}
+    for _, rule in rules:
+        if not isinstance(rule, CombinationRule):
+            timelines[rule.id] = _timeline(rule, patient, series, start - lookback, until)
+    for _, rule in rules:
+        if isinstance(rule, CombinationRule):
+            timelines[rule.id] = _combination(rule, timelines, start, until)
+    findings: list[Finding] = []
+    for pack, rule in rules:
+        findings.extend(
+            _transitions(pack, rule, patient, timelines[rule.id], start, initial, late_after)
+        )
+    findings.sort(key=lambda f: (f.evidence_time, f.rule_id, f.state))
+    return findings
+
+
+class _Series:
+    """_Series indexes readings by type, in event-time order, for bisecting by time."""
+
+    def __init__(self, readings: Sequence[Reading]) -> None:
+        by_type: dict[str, list[Reading]] = defaultdict(list)
+        for reading in sorted(readings, key=lambda r: (r.time, r.type, r.value)):
+            by_type[reading.type].append(reading)
+        self.by_type = dict(by_type)
+        self.times = {t: [r.time for r in rs] for t, rs in self.by_type.items()}
+        self.context = sorted(
+            (r for r in readings if r.on_oxygen is not None or r.consciousness is not None),
+            key=lambda r: r.time,
+        )
+
+    def of(self, type_name: str) -> list[Reading]:
+        return self.by_type.get(type_name, [])
+
+    def latest(self, type_name: str, at: datetime, within: timedelta) -> Reading | None:
+        times = self.times.get(type_name)
+        if not times:
+            return None
+        index = bisect.bisect_right(times, at) - 1
+        if index < 0:
+            return None
+        reading = self.by_type[type_name][index]
+        return reading if at - reading.time <= within else None
+
+    def between(self, type_name: str, start: datetime, end: datetime) -> list[Reading]:
+        """between returns readings with start <= time < end."""
+        times = self.times.get(type_name, [])
+        low, high = bisect.bisect_left(times, start), bisect.bisect_left(times, end)
+        return self.by_type.get(type_name, [])[low:high]
+
+
+def _timeline(
+    rule: Any, patient: PatientContext, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    if isinstance(rule, ThresholdRule):
+        return _threshold(rule, patient, series, start, until)
+    if isinstance(rule, BaselineChangeRule):
+        return _baseline_change(rule, series, start, until)
+    if isinstance(rule, News2Rule):
+        return _news2(rule, patient, series, start, until)
+    if isinstance(rule, MissingRule):
+        return _missing(rule, series, start, until)
+    raise TypeError(f"no evaluator for {type(rule).__name__}")
+
+
+def _threshold(
+    rule: ThresholdRule, patient: PatientContext, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    threshold = patient.overrides.get(rule.id, rule.value) if rule.overridable else rule.value
+    compare = _OPS[rule.op]
+    readings = series.of(rule.type)
+    meets = [compare(r.value, threshold) for r in readings]
+    persistence = rule.persistence
+    timeline = []
+    for k, reading in enumerate(readings):
+        if reading.time < start or reading.time > until:
+            continue
+        if persistence.sustained is not None:
+            first = k
+            while first > 0 and meets[first - 1]:
+                first -= 1
+            holds = meets[k] and reading.time - readings[first].time >= persistence.sustained
+            count, of = k - first + 1, k - first + 1
+        else:
+            recent = meets[max(0, k - persistence.of + 1) : k + 1]
+            count, of = sum(recent), persistence.of
+            holds = meets[k] and count >= persistence.count
+        timeline.append(
+            Condition(
+                reading.time,
+                holds,
+                reading.received_at,
+                {
+                    "type": rule.type,
+                    "value": reading.value,
+                    "threshold": threshold,
+                    "overridden": threshold != rule.value,
+                    "count": count,
+                    "of": of,
+                },
+            )
+        )
+    return timeline
+
+
+def _baseline_change(
+    rule: BaselineChangeRule, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    readings = series.of(rule.type)
+    verdicts: list[bool] = []
+    timeline = []
+    for reading in readings:
+        if reading.time > until:
+            break
+        window_end = reading.time - rule.over
+        history = series.between(rule.type, window_end - rule.baseline, window_end)
+        if len(history) < rule.min_baseline_readings:
+            if reading.time >= start:
+                timeline.append(Condition(reading.time, None, reading.received_at, {}))
+            continue
+        baseline = statistics.median(r.value for r in history)
+        delta = reading.value - baseline
+        if rule.relative:
+            delta = delta / baseline if baseline else 0.0
+        meets = delta >= rule.change if rule.change > 0 else delta <= rule.change
+        verdicts.append(meets)
+        recent = verdicts[-rule.persistence.of :]
+        holds = meets and sum(recent) >= rule.persistence.count
+        if reading.time >= start:
+            timeline.append(
+                Condition(
+                    reading.time,
+                    holds,
+                    reading.received_at,
+                    {
+                        "type": rule.type,
+                        "value": reading.value,
+                        "baseline": baseline,
+                        "delta": delta,
+                        "change": rule.change,
+                        "baseline_readings": len(history),
+                    },
+                )
+            )
+    return timeline
+
+
+def _news2(
+    rule: News2Rule, patient: PatientContext, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    instants: dict[datetime, datetime] = {}
+    for type_name in NEWS2_TYPES:
+        for reading in series.of(type_name):
+            if start <= reading.time <= until:
+                received = instants.get(reading.time)
+                instants[reading.time] = max(received or reading.received_at, reading.received_at)
+    timeline = []
+    for at in sorted(instants):
+        latest = {t: series.latest(t, at, rule.within) for t in NEWS2_TYPES}
+        on_oxygen, consciousness = _context(series, at, rule.within)
+        if rule.assume_air_and_alert:
+            on_oxygen = False if on_oxygen is None else on_oxygen
+            consciousness = consciousness or "A"
+        observations = Observations(
+            respiratory_rate=_value(latest["respiratory_rate"]),
+            spo2=_value(latest["spo2"]),
+            systolic_bp=_value(latest["systolic_bp"]),
+            heart_rate=_value(latest["heart_rate"]),
+            temperature=_value(latest["body_temperature"]),
+            on_oxygen=on_oxygen,
+            consciousness=consciousness,
+            hypercapnic=patient.hypercapnic,
+        )
+        result = score_news2(observations)
+        present = 7 - len(result.missing)
+        if present < rule.min_parameters:
+            timeline.append(Condition(at, None, instants[at], {}))
+            continue
+        score = result.total if result.complete else result.partial_total
+        timeline.append(
+            Condition(
+                at,
+                score is not None and score >= rule.min_score,
+                instants[at],
+                {
+                    "score": score,
+                    "parameters": present,
+                    "components": dict(result.components),
+                    "missing": list(result.missing),
+                    "min_score": rule.min_score,
+                },
+            )
+        )
+    return timeline
+
+
+def _context(series: _Series, at: datetime, within: timedelta) -> tuple[bool | None, str | None]:
+    on_oxygen: bool | None = None
+    consciousness: str | None = None
+    for reading in reversed(series.context):
+        if reading.time > at:
+            continue
+        if at - reading.time > within:
+            break
+        if on_oxygen is None and reading.on_oxygen is not None:
+            on_oxygen = reading.on_oxygen
+        if consciousness is None and reading.consciousness is not None:
+            consciousness = reading.consciousness
+        if on_oxygen is not None and consciousness is not None:
+            break
+    return on_oxygen, consciousness
+
+
+def _missing(
+    rule: MissingRule, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    limit = timedelta(hours=rule.hours)
+    instants = {r.time: r.received_at for r in series.of(rule.type) if start <= r.time <= until}
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    if hour < start:
+        hour += timedelta(hours=1)
+    while hour <= until:
+        instants.setdefault(hour, hour)
+        hour += timedelta(hours=1)
+    timeline = []
+    for at in sorted(instants):
+        last = series.latest(rule.type, at, timedelta.max)
+        if last is None:
+            timeline.append(Condition(at, None, instants[at], {}))
+            continue
+        timeline.append(
+            Condition(
+                at,
+                at - last.time >= limit,
+                instants[at],
+                {"type": rule.type, "hours": rule.hours, "last_time": last.time.isoformat()},
+            )
+        )
+    return timeline
+
+
+def _combination(
+    rule: CombinationRule,
+    timelines: Mapping[str, list[Condition]],
+    start: datetime,
+    until: datetime,
+) -> list[Condition]:
+    parts = {ref: timelines.get(ref, []) for ref in rule.rules}
+    instants: dict[datetime, datetime] = {}
+    for timeline in parts.values():
+        for condition in timeline:
+            if start <= condition.time <= until:
+                instants[condition.time] = max(
+                    instants.get(condition.time, condition.received_at), condition.received_at
+                )
+    needed = {"all": len(rule.rules), "any": 1, "at_least": rule.at_least or 1}[rule.mode]
+    result = []
+    for at in sorted(instants):
+        held = [
+            ref
+            for ref, timeline in parts.items()
+            if any(c.holds for c in timeline if at - rule.within <= c.time <= at)
+        ]
+        result.append(
+            Condition(
+                at,
+                len(held) >= needed,
+                instants[at],
+                {"rules": ", ".join(held), "held": held, "within": str(rule.within)},
+            )
+        )
+    return result
+
+
+def _transitions(
+    pack: Pack,
+    rule: Any,
+    patient: PatientContext,
+    timeline: Sequence[Condition],
+    start: datetime,
+    initial: Mapping[str, bool],
+    late_after: timedelta,
+) -> Iterable[Finding]:
+    active = initial.get(rule.id, False)
+    for condition in timeline:
+        if condition.time < start or condition.holds is None or condition.holds == active:
+            continue
+        active = condition.holds
+        evidence = dict(condition.evidence)
+        yield Finding(
+            patient_id=patient.patient_id,
+            rule_id=rule.id,
+            state="active" if active else "cleared",
+            severity=rule.severity,
+            evidence_time=condition.time,
+            received_at=condition.received_at,
+            late=condition.received_at - condition.time > late_after,
+            summary=_render(rule.summary, evidence) if active else f"Cleared: {rule.id}",
+            evidence=_jsonable(evidence),
+            pack=pack.pack,
+            pack_version=pack.version,
+        )
+
+
+def _value(reading: Reading | None) -> float | None:
+    return None if reading is None else reading.value
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _render(template: str, evidence: Mapping[str, Any]) -> str:
+    try:
+        return string.Formatter().vformat(template, (), _Blank(evidence))
+    except (ValueError, TypeError):
+        return template
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return value

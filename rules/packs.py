@@ -1,0 +1,304 @@
+"""Packs: clinical rules as data — one versioned YAML file per program, validated on load.
+
+A pack is reviewed by clinicians, not programmers, so the schema is strict (unknown fields are
+errors, units are the catalogue's canonical ones, durations are written ``36h`` or ``3d``) and
+every error names the file, the rule and the field. Loading is all-or-nothing: a reload that
+finds one bad file keeps the packs already in force.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+import catalogue
+
+__all__ = [
+    "BaselineChangeRule",
+    "CombinationRule",
+    "MissingRule",
+    "News2Rule",
+    "Pack",
+    "PackError",
+    "PackSet",
+    "Persistence",
+    "Rule",
+    "ThresholdRule",
+    "load_packs",
+    "parse_duration",
+]
+
+_DURATION = re.compile(r"^(?P<n>\d+(?:\.\d+)?)(?P<unit>[mhd])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+DEFAULT_PACKS = Path(__file__).parent / "packs"
+
+
+class PackError(ValueError):
+    """PackError: a pack file is invalid; the message names file, rule and field."""
+
+
+def parse_duration(value: object) -> timedelta:
+    """parse_duration reads ``90m``, ``36h`` or ``3d``.
+
+    >>> parse_duration("36h")
+    datetime.timedelta(days=1, seconds=43200)
+    """
+    if isinstance(value, timedelta):
+        return value
+    match = _DURATION.match(str(value).strip())
+    if match is None:
+        raise ValueError(f"invalid duration {value!r}: write e.g. 90m, 36h or 3d")
+    return timedelta(**{_UNITS[match["unit"]]: float(match["n"])})
+
+
+Duration = Annotated[timedelta, Field(json_schema_extra={"format": "duration"})]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Persistence(_Strict):
+    """Persistence: how long a condition must hold — ``count`` of the last ``of`` readings,
+    or, with ``for``, every reading over that duration."""
+
+    count: int = Field(default=1, ge=1, le=50)
+    of: int = Field(default=1, ge=1, le=50)
+    sustained: timedelta | None = Field(default=None, alias="for")
+
+    @field_validator("sustained", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> timedelta | None:
+        return None if value is None else parse_duration(value)
+
+    @model_validator(mode="after")
+    def _count_within_of(self) -> Persistence:
+        if self.count > self.of:
+            raise ValueError(f"count {self.count} is more than of {self.of}")
+        return self
+
+
+class _RuleBase(_Strict):
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
+    severity: Literal["low", "medium", "high", "critical"]
+    summary: str = Field(min_length=1)
+    # Whether the alerts stage may resolve an alert by itself once the condition has cleared.
+    auto_resolve: bool = True
+
+    @field_validator("summary")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        for _, name, _, _ in string.Formatter().parse(value):
+            if name is not None and not name.isidentifier():
+                raise ValueError(f"summary placeholder {{{name}}} is not a plain name")
+        return value
+
+
+def _known_type(value: str) -> str:
+    if value not in catalogue.CATALOGUE:
+        raise ValueError(f"unknown measurement type {value!r}")
+    return value
+
+
+class ThresholdRule(_RuleBase):
+    """ThresholdRule: a reading above or below a value, with persistence; overridable."""
+
+    kind: Literal["threshold"]
+    type: str
+    op: Literal[">", ">=", "<", "<="]
+    value: float
+    persistence: Persistence = Persistence()
+    overridable: bool = True
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+
+
+class BaselineChangeRule(_RuleBase):
+    """BaselineChangeRule: the latest reading moved ``change`` from the patient's own median
+    over ``baseline``, measured ``over`` a recent period (e.g. +2 kg over 3 days)."""
+
+    kind: Literal["baseline_change"]
+    type: str
+    change: float
+    over: timedelta
+    baseline: timedelta
+    min_baseline_readings: int = Field(default=3, ge=1)
+    # relative: ``change`` is a fraction of the baseline (0.2 = +20 %), e.g. for wound area.
+    relative: bool = False
+    persistence: Persistence = Persistence()
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+    _durations = field_validator("over", "baseline", mode="before")(
+        lambda cls, v: parse_duration(v)
+    )
+
+    @field_validator("change")
+    @classmethod
+    def _non_zero(cls, value: float) -> float:
+        if value == 0:
+            raise ValueError("change must not be 0 (positive: rise, negative: fall)")
+        return value
+
+
+class News2Rule(_RuleBase):
+    """News2Rule: the NEWS2 score from each vital's latest reading within ``within``."""
+
+    kind: Literal["news2"]
+    min_score: int = Field(ge=1, le=20)
+    within: timedelta = timedelta(hours=12)
+    # Home readings rarely say whether the patient is on oxygen or alert; unless the message
+    # context says otherwise, assume air and Alert (both score 0, so nothing is invented).
+    assume_air_and_alert: bool = True
+    min_parameters: int = Field(default=4, ge=1, le=7)
+
+    _within = field_validator("within", mode="before")(lambda cls, v: parse_duration(v))
+
+
+class MissingRule(_RuleBase):
+    """MissingRule: no reading of ``type`` for ``hours`` after the patient started sending it."""
+
+    kind: Literal["missing"]
+    type: str
+    hours: float = Field(gt=0)
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+
+
+class CombinationRule(_RuleBase):
+    """CombinationRule: all (or any) of other rules' conditions held within ``within``."""
+
+    kind: Literal["combination"]
+    mode: Literal["all", "any", "at_least"]
+    rules: tuple[str, ...] = Field(min_length=2)
+    within: timedelta
+    at_least: int | None = Field(default=None, ge=1)
+
+    @model_validator(mode="after")
+    def _at_least(self) -> CombinationRule:
+        if (self.mode == "at_least") != (self.at_least is not None):
+            raise ValueError("at_least is required with mode at_least, and only then")
+        if self.at_least is not None and self.at_least > len(self.rules):
+            raise ValueError(f"at_least {self.at_least} is more than the {len(self.rules)} rules")
+        return self
+
+    _within = field_validator("within", mode="before")(lambda cls, v: parse_duration(v))
+
+
+Rule = Annotated[
+    ThresholdRule | BaselineChangeRule | News2Rule | MissingRule | CombinationRule,
+    Field(discriminator="kind"),
+]
+
+
+class Pack(_Strict):
+    """Pack: the rules of one program (or ``common``), with a version bumped on every change."""
+
+    pack: str
+    version: int = Field(ge=1)
+    rules: tuple[Rule, ...]
+
+    @field_validator("pack")
+    @classmethod
+    def _program(cls, value: str) -> str:
+        if value != "common" and value not in catalogue.PROGRAMS:
+            raise ValueError(
+                f"unknown program {value!r}; one of common, {', '.join(catalogue.PROGRAMS)}"
+            )
+        return value
+
+
+@dataclass(frozen=True)
+class PackSet:
+    """PackSet is every loaded pack, with rules looked up by id and by program."""
+
+    packs: Mapping[str, Pack]
+
+    def rules_for(self, programs: Iterable[str]) -> list[tuple[Pack, Any]]:
+        """rules_for lists (pack, rule) for the common pack and each program, in file order."""
+        chosen = ["common", *sorted(set(programs))]
+        return [
+            (self.packs[name], rule)
+            for name in chosen
+            if name in self.packs
+            for rule in self.packs[name].rules
+        ]
+
+    def rule(self, rule_id: str) -> tuple[Pack, Any]:
+        for pack in self.packs.values():
+            for rule in pack.rules:
+                if rule.id == rule_id:
+                    return pack, rule
+        raise KeyError(rule_id)
+
+
+def load_packs(directory: Path = DEFAULT_PACKS) -> PackSet:
+    """load_packs reads and validates every ``*.yaml`` pack; PackError names the first bad one."""
+    packs: dict[str, Pack] = {}
+    owners: dict[str, str] = {}
+    for path in sorted(directory.glob("*.yaml")):
+        pack = _load_one(path)
+        if pack.pack in packs:
+            raise PackError(f"{path.name}: pack {pack.pack!r} is defined twice")
+        if path.stem != pack.pack:
+            raise PackError(
+                f"{path.name}: holds pack {pack.pack!r}; name the file {pack.pack}.yaml"
+            )
+        for rule in pack.rules:
+            if rule.id in owners:
+                raise PackError(
+                    f"{path.name}: rule {rule.id}: id already used in {owners[rule.id]}.yaml"
+                )
+            owners[rule.id] = pack.pack
+        packs[pack.pack] = pack
+    for pack in packs.values():
+        for rule in pack.rules:
+            if isinstance(rule, CombinationRule):
+                for ref in rule.rules:
+                    if owners.get(ref) not in (pack.pack, "common"):
+                        raise PackError(
+                            f"{pack.pack}.yaml: rule {rule.id}: field rules: {ref!r} is not a rule"
+                            " of this pack or of the common pack"
+                        )
+    return PackSet(packs)
+
+
+def _load_one(path: Path) -> Pack:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise PackError(f"{path.name}: not valid YAML: {exc}") from None
+    try:
+        return Pack.model_validate(document)
+    except ValidationError as exc:
+        raise PackError(_describe(path, document, exc)) from None
+
+
+def _describe(path: Path, document: Any, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        location = list(error["loc"])
+        where = ""
+        if len(location) >= 2 and location[0] == "rules" and isinstance(location[1], int):
+            index = location[1]
+            rules = document.get("rules") if isinstance(document, dict) else None
+            rule_id = (
+                rules[index].get("id")
+                if isinstance(rules, list) and isinstance(rules[index], dict)
+                else None
+            )
+            where = f"rule {rule_id or f'#{index + 1}'}: "
+            location = [p for p in location[2:] if not (isinstance(p, str) and p in _KINDS)]
+        field = ".".join(str(p) for p in location) or "(pack)"
+        problems.append(f"{path.name}: {where}field {field}: {error['msg']}")
+    return "; ".join(problems)
+
+
+_KINDS = {"threshold", "baseline_change", "news2", "missing", "combination"}
