@@ -10,11 +10,12 @@ equal live evaluation, and several workers agree with one.
 from __future__ import annotations
 
 import bisect
+import operator
 import statistics
 import string
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -35,11 +36,11 @@ from rules.packs import (
 __all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed"]
 
 NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
-_OPS = {
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
+_OPS: dict[str, Callable[[float, float], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
 }
 
 
@@ -50,7 +51,17 @@ class PatientContext:
     patient_id: uuid.UUID
     programs: tuple[str, ...]
     hypercapnic: bool = False
-    overrides: Mapping[str, float] = field(default_factory=dict)
+    # rule id -> [(in force from, threshold or None for the pack's own)], in time order
+    overrides: Mapping[str, Sequence[tuple[datetime, float | None]]] = field(default_factory=dict)
+
+    def threshold(self, rule_id: str, default: float, at: datetime) -> float:
+        """threshold is the value in force for ``rule_id`` at event time ``at``."""
+        value = default
+        for since, override in self.overrides.get(rule_id, ()):
+            if since > at:
+                break
+            value = default if override is None else override
+        return value
 
 
 @dataclass(frozen=True)
@@ -162,10 +173,13 @@ def _timeline(
 def _threshold(
     rule: ThresholdRule, patient: PatientContext, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
-    threshold = patient.overrides.get(rule.id, rule.value) if rule.overridable else rule.value
     compare = _OPS[rule.op]
     readings = series.of(rule.type)
-    meets = [compare(r.value, threshold) for r in readings]
+    thresholds = [
+        patient.threshold(rule.id, rule.value, r.time) if rule.overridable else rule.value
+        for r in readings
+    ]
+    meets = [compare(r.value, t) for r, t in zip(readings, thresholds, strict=True)]
     persistence = rule.persistence
     timeline = []
     for k, reading in enumerate(readings):
@@ -189,8 +203,8 @@ def _threshold(
                 {
                     "type": rule.type,
                     "value": reading.value,
-                    "threshold": threshold,
-                    "overridden": threshold != rule.value,
+                    "threshold": thresholds[k],
+                    "overridden": thresholds[k] != rule.value,
                     "count": count,
                     "of": of,
                 },

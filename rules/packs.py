@@ -296,6 +296,8 @@ def _describe(path: Path, document: Any, exc: ValidationError) -> str:
             )
             where = f"rule {rule_id or f'#{index + 1}'}: "
             location = [p for p in location[2:] if not (isinstance(p, str) and p in _KINDS)]
+        if not location and error["type"].startswith("union_tag"):
+            location = ["kind"]
         field = ".".join(str(p) for p in location) or "(pack)"
         problems.append(f"{path.name}: {where}field {field}: {error['msg']}")
     return "; ".join(problems)

@@ -1,0 +1,180 @@
+"""Worker: evaluates patients announced in ``reading_changes`` and records their findings.
+
+Each patient is evaluated in one transaction holding an advisory lock on that patient, from the
+earliest new event time to now, and the stored findings in that span are reconciled with the
+result. So several workers (beside several ingest workers) can run at once: they split patients
+between them, never evaluate one patient twice at the same time, and whichever runs, the stored
+findings are the same. The packs are re-read when their files change; a bad edit is logged and
+the packs in force stay.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+import store
+from rules import repository
+from rules.evaluate import evaluate_patient, history_needed
+from rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
+
+__all__ = ["RulesConfig", "RulesWorker"]
+
+log = logging.getLogger(__name__)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class RulesConfig:
+    """RulesConfig is what one rules worker needs."""
+
+    database_url: str
+    packs_dir: Path = DEFAULT_PACKS
+    late_after: timedelta = timedelta(hours=6)
+    future_skew: timedelta = timedelta(minutes=5)
+    poll_s: float = 0.5
+    batch_patients: int = 200
+    tick_every: timedelta = timedelta(minutes=15)
+    clock: Callable[[], datetime] = field(default=_utc_now)
+
+
+@dataclass
+class RulesStats:
+    """RulesStats counts evaluations and findings (for logs and the demo)."""
+
+    evaluations: int = 0
+    findings_inserted: int = 0
+    findings_retracted: int = 0
+    skipped_locked: int = 0
+
+
+class RulesWorker:
+    """RulesWorker drains the outbox of changed patients until stopped."""
+
+    def __init__(self, config: RulesConfig) -> None:
+        self.config = config
+        self.packs: PackSet = load_packs(config.packs_dir)
+        self.stats = RulesStats()
+        self._packs_mtime = self._mtime()
+        self._conn: psycopg.Connection[Any] | None = None
+        self._last_tick = datetime.min.replace(tzinfo=UTC)
+
+    def run(self, stop: threading.Event) -> None:
+        """run evaluates announced patients until ``stop`` is set."""
+        store.wait_for_database(self.config.database_url, 20, "homecare-rules")
+        log.info("rules worker running", extra={"packs": sorted(self.packs.packs)})
+        while not stop.is_set():
+            try:
+                self.reload_if_changed()
+                self.tick_if_due()
+                if self.run_once() == 0:
+                    stop.wait(self.config.poll_s)
+            except psycopg.Error as exc:
+                log.warning("rules pass failed; retrying", extra={"error": str(exc)})
+                self._drop_connection()
+                stop.wait(min(5.0, self.config.poll_s * 4))
+        self._drop_connection()
+
+    def run_once(self) -> int:
+        """run_once evaluates up to ``batch_patients`` announced patients; returns how many."""
+        conn = self._connection()
+        evaluated = 0
+        for patient_id in repository.pending_patients(conn, self.config.batch_patients):
+            if self.evaluate(patient_id):
+                evaluated += 1
+        return evaluated
+
+    def evaluate(self, patient_id: uuid.UUID) -> bool:
+        """evaluate brings one patient's findings up to date; False if another worker has it."""
+        conn = self._connection()
+        now = self.config.clock()
+        with conn.transaction():
+            claim = repository.claim_change(conn, patient_id)
+            if claim is None:
+                self.stats.skipped_locked += 1
+                return False
+            since, version = claim
+            patient = repository.load_context(conn, patient_id)
+            if patient is not None:
+                until = now + self.config.future_skew
+                readings = repository.load_readings(
+                    conn, patient_id, since - history_needed(self.packs, patient.programs), until
+                )
+                findings = evaluate_patient(
+                    self.packs,
+                    patient,
+                    readings,
+                    since,
+                    until,
+                    repository.initial_states(conn, patient_id, since),
+                    self.config.late_after,
+                )
+                inserted, retracted = repository.reconcile(conn, patient_id, since, until, findings)
+                repository.set_progress(conn, patient_id, until)
+                self.stats.findings_inserted += inserted
+                self.stats.findings_retracted += retracted
+            repository.release_change(conn, patient_id, version)
+        self.stats.evaluations += 1
+        return True
+
+    def tick_if_due(self) -> None:
+        """tick_if_due re-announces patients not evaluated lately, for missing-data rules."""
+        now = self.config.clock()
+        if now - self._last_tick < self.config.tick_every:
+            return
+        self._last_tick = now
+        with self._connection().transaction():
+            repository.enqueue_stale(self._connection(), now - self.config.tick_every)
+
+    def reload_if_changed(self) -> None:
+        """reload_if_changed re-reads the packs when a file changed; keeps them if invalid."""
+        mtime = self._mtime()
+        if mtime == self._packs_mtime:
+            return
+        self._packs_mtime = mtime
+        try:
+            self.packs = load_packs(self.config.packs_dir)
+        except PackError as exc:
+            log.error("rule packs not reloaded; the previous ones stay", extra={"error": str(exc)})
+            return
+        versions = {name: pack.version for name, pack in self.packs.packs.items()}
+        log.info("rule packs reloaded", extra={"versions": versions})
+
+    def _mtime(self) -> float:
+        files = list(self.config.packs_dir.glob("*.yaml"))
+        return max((f.stat().st_mtime for f in files), default=0.0) + len(files)
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            self._conn = store.connect(
+                self.config.database_url, autocommit=True, application_name="homecare-rules"
+            )
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        """close releases the worker's connection."""
+        self._drop_connection()
+
+
+def wait_idle(worker: RulesWorker, timeout_s: float = 30) -> None:
+    """wait_idle evaluates until nothing is pending (for tests and replays)."""
+    deadline = time.monotonic() + timeout_s
+    while worker.run_once() and time.monotonic() < deadline:
+        pass
