@@ -11,6 +11,7 @@ import logging
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from types import FrameType
@@ -69,6 +70,20 @@ def _parser() -> argparse.ArgumentParser:
     ingest = commands.add_parser("ingest", help="run one ingest worker")
     ingest.add_argument("--client-id", help="MQTT client id (default HOMECARE_MQTT_CLIENT_ID)")
     ingest.set_defaults(run=_ingest)
+
+    rules = commands.add_parser("rules", help="run one rules worker (evaluates new readings)")
+    rules.set_defaults(run=_rules)
+
+    replay = commands.add_parser(
+        "replay", help="re-evaluate stored readings and compare with the stored findings"
+    )
+    replay.add_argument("--since", required=True, type=_instant, help="RFC 3339 or YYYY-MM-DD")
+    replay.add_argument("--until", type=_instant, help="default: now")
+    replay.add_argument("--patient", type=uuid.UUID, help="only this patient")
+    replay.add_argument(
+        "--apply", action="store_true", help="make the stored findings follow the replay"
+    )
+    replay.set_defaults(run=_replay)
 
     simulate = commands.add_parser(
         "simulate", help="simulated devices publishing v1 messages over MQTT"
@@ -133,6 +148,57 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
         worker.metrics.serve(settings.ingest_metrics_port)
     worker.run(stop)
     return 0
+
+
+def _rules(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.wiring import rules_config
+    from rules import RulesWorker
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-rules")
+    RulesWorker(rules_config(settings)).run(stop)
+    return 0
+
+
+def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.wiring import rules_config
+    from rules import load_packs, replay
+
+    config = rules_config(settings)
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-replay")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        report = replay(
+            conn,
+            load_packs(config.packs_dir),
+            args.since,
+            args.until or datetime.now(UTC),
+            config.late_after,
+            patient_id=args.patient,
+            apply=args.apply,
+        )
+    for finding in report.only_stored:
+        print(
+            f"only stored   {finding.patient_id} {finding.rule_id} {finding.state}"
+            f" {finding.evidence_time.isoformat()}"
+        )
+    for finding in report.only_replayed:
+        print(
+            f"only replayed {finding.patient_id} {finding.rule_id} {finding.state}"
+            f" {finding.evidence_time.isoformat()}"
+        )
+    print(
+        f"replayed {report.patients} patients: {len(report.same)} findings the same,"
+        f" {len(report.only_stored)} only stored, {len(report.only_replayed)} only replayed"
+        + (" (applied)" if args.apply else "")
+    )
+    return 0 if report.equal or args.apply else 3
+
+
+def _instant(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:

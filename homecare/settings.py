@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     compress_after_days: int = Field(default=30, ge=1)
     retention_days: int = Field(default=3650, ge=1)
 
+    rules_packs_dir: str | None = None  # default: the packs shipped in rules/packs
+    rules_late_after_h: float = Field(default=6.0, gt=0)
+    rules_poll_s: float = Field(default=0.5, gt=0)
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 

@@ -7,11 +7,16 @@ small frozen configs built here.
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from homecare.settings import Settings
 from ingest import IngestConfig, MqttConfig, ParseLimits, parse_mqtt_url
 
-__all__ = ["ingest_config", "mqtt_config"]
+if TYPE_CHECKING:
+    from rules import RulesConfig
+
+__all__ = ["ingest_config", "mqtt_config", "rules_config"]
 
 
 def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
@@ -47,4 +52,17 @@ def ingest_config(settings: Settings, client_id: str | None = None) -> IngestCon
         batch_max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
         connect_timeout_s=settings.connect_timeout_s,
         stats_interval_s=settings.ingest_stats_interval_s,
+    )
+
+
+def rules_config(settings: Settings) -> RulesConfig:
+    """rules_config is one rules worker's configuration from the settings."""
+    from rules import RulesConfig
+    from rules.packs import DEFAULT_PACKS
+
+    return RulesConfig(
+        database_url=settings.database_url,
+        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        late_after=timedelta(hours=settings.rules_late_after_h),
+        poll_s=settings.rules_poll_s,
     )

@@ -219,3 +219,53 @@ def test_missing_data_fires_from_the_periodic_tick(
     missing = [r[:3] for r in findings(db, patient) if r[0] == "hf.missing_weight"]
     assert missing == [("hf.missing_weight", "active", T0 + timedelta(days=4))]
     assert store.flavour(db) == "postgres"
+
+
+def test_the_replay_command_reports_agreement(
+    db: psycopg.Connection[Any], database_url: str
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    feed(db, database_url, "scale-1", order=lambda days: days)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "homecare",
+            "replay",
+            "--since",
+            "2026-09-30",
+            "--until",
+            NOW.isoformat(),
+        ],
+        env=os.environ | {"HOMECARE_DATABASE_URL": database_url, "HOMECARE_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "replayed 1 patients:" in result.stdout
+    assert ", 0 only stored, 0 only replayed" in result.stdout
+
+    # Tamper with history: the replay must notice, and exit non-zero.
+    db.execute("UPDATE findings SET retracted_at = now() WHERE rule_id = 'hf.weight_gain'")
+    tampered = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "homecare",
+            "replay",
+            "--since",
+            "2026-09-30",
+            "--until",
+            NOW.isoformat(),
+        ],
+        env=os.environ | {"HOMECARE_DATABASE_URL": database_url, "HOMECARE_LOG_LEVEL": "WARNING"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert tampered.returncode == 3
+    assert "only replayed" in tampered.stdout and "hf.weight_gain active" in tampered.stdout
