@@ -38,16 +38,21 @@ CREATE TABLE rule_progress (
     evaluated_until timestamptz NOT NULL
 );
 
--- A clinician's threshold for one patient and one rule; every change is in audit_log.
+-- A clinician's threshold for one patient and one rule, as a history of intervals: a reading is
+-- judged by the threshold in force at its event time, so replaying the past gives the past's
+-- findings. Every change is also in audit_log.
 CREATE TABLE threshold_overrides (
     patient_id uuid NOT NULL REFERENCES patients (id),
     rule_id    text NOT NULL,
-    value      double precision NOT NULL,
+    value      double precision,  -- NULL: back to the pack's threshold from valid_from on
     reason     text NOT NULL CHECK (length(reason) > 0),
     set_by     text NOT NULL,
-    set_at     timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (patient_id, rule_id)
+    valid_from timestamptz NOT NULL,
+    valid_to   timestamptz,
+    PRIMARY KEY (patient_id, rule_id, valid_from)
 );
+CREATE UNIQUE INDEX threshold_overrides_current ON threshold_overrides (patient_id, rule_id)
+    WHERE valid_to IS NULL;
 
 -- Who did or saw what, and when: one row per change (and, with the API, per read of a record).
 CREATE TABLE audit_log (
