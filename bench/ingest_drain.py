@@ -54,6 +54,7 @@ BASE_URL = os.environ.get(
 )
 COUNTER_ID = "bench-counter"
 WORKER_ID = "bench-worker"
+RULES_ID = "bench-worker-rules"
 
 
 def fresh_database(name: str) -> str:
@@ -151,14 +152,14 @@ def bulk_load(url: str, plan: TrafficPlan) -> tuple[float, int]:
 
 
 def worker_drain(
-    url: str, port: int, target: int, receive_maximum: int
+    url: str, port: int, target: int, receive_maximum: int, client_id: str = "bench-worker"
 ) -> tuple[float, float, int]:
     """worker_drain runs ``homecare ingest``; returns (seconds, peak RSS MB, readings stored)."""
     metrics_port = free_port()
     env = os.environ | {
         "HOMECARE_DATABASE_URL": url,
         "HOMECARE_MQTT_URL": f"mqtt://{INGEST_USER}:{INGEST_PASSWORD}@127.0.0.1:{port}",
-        "HOMECARE_MQTT_CLIENT_ID": WORKER_ID,
+        "HOMECARE_MQTT_CLIENT_ID": client_id,
         "HOMECARE_MQTT_RECEIVE_MAXIMUM": str(receive_maximum),
         "HOMECARE_INGEST_METRICS_PORT": str(metrics_port),
         "HOMECARE_LOG_LEVEL": "WARNING",
@@ -184,6 +185,27 @@ def worker_drain(
         process.terminate()
         process.wait(30)
     return last_at - first_at, peak, stored - first_count
+
+
+def drain_with_rules(
+    url: str, port: int, target: int, receive_maximum: int
+) -> tuple[float, float, int]:
+    """drain_with_rules drains the same backlog with ``homecare rules`` running beside the
+    worker; returns (readings/s, seconds the rules needed after the drain, findings)."""
+    env = os.environ | {"HOMECARE_DATABASE_URL": url, "HOMECARE_LOG_LEVEL": "WARNING"}
+    rules = subprocess.Popen([sys.executable, "-m", "homecare", "rules"], env=env)
+    try:
+        seconds, _, drained = worker_drain(url, port, target, receive_maximum, RULES_ID)
+        drained_at = time.perf_counter()
+        with psycopg.connect(url, autocommit=True) as conn:
+            while conn.execute("SELECT count(*) FROM reading_changes").fetchone() != (0,):
+                time.sleep(0.1)
+            caught_up = time.perf_counter() - drained_at
+            row = conn.execute("SELECT count(*) FROM findings").fetchone()
+    finally:
+        rules.terminate()
+        rules.wait(30)
+    return drained / seconds, caught_up, row[0] if row else 0
 
 
 def scrape(port: int) -> int:
@@ -212,6 +234,11 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=60_000)
     parser.add_argument("--devices", type=int, default=100)
     parser.add_argument("--receive-maximum", type=int, default=2000)
+    parser.add_argument(
+        "--with-rules",
+        action="store_true",
+        help="also drain the same backlog with a rules worker (homecare rules) running",
+    )
     args = parser.parse_args()
 
     suffix = uuid.uuid4().hex[:6]
@@ -219,7 +246,8 @@ def main() -> int:
     copy_url = fresh_database(f"hc_bench_copy_{suffix}")
     devices = tuple(f"bench-{i:04d}" for i in range(args.devices))
     since = datetime.now(UTC) - timedelta(days=30)
-    for target in (url, copy_url):
+    rules_url = fresh_database(f"hc_bench_rules_{suffix}") if args.with_rules else None
+    for target in (url, copy_url, *([rules_url] if rules_url else [])):
         with store.connect(target, autocommit=True) as conn:
             provision_devices(conn, devices, since=since)
     plan = TrafficPlan(
@@ -238,6 +266,9 @@ def main() -> int:
         try:
             with running_worker(ingest_config(url, broker.port, client_id=WORKER_ID)):
                 pass  # creates the worker's persistent session
+            if rules_url:
+                with running_worker(ingest_config(rules_url, broker.port, client_id=RULES_ID)):
+                    pass  # a second session gets its own copy of the same backlog
             create_counter_session(broker.port)
             address = BrokerAddress("127.0.0.1", broker.port, "5", password_for=device_password)
             with DevicePublisher(address, devices) as publisher:
@@ -251,6 +282,11 @@ def main() -> int:
             subscriber_rate = 3 * counted / seconds
             worker_seconds, peak_mb, drained = worker_drain(
                 url, broker.port, readings, args.receive_maximum
+            )
+            with_rules = (
+                drain_with_rules(rules_url, broker.port, readings, args.receive_maximum)
+                if rules_url
+                else None
             )
         finally:
             broker.stop()
@@ -272,8 +308,15 @@ def main() -> int:
         " of bulk COPY",
         f"worker RSS  {peak_mb:>10.0f} MB peak (VmHWM)",
     ]
+    if with_rules is not None:
+        rate, caught_up, findings = with_rules
+        lines.append(
+            f"with rules  {rate:>10,.0f} readings/s  ({rate / worker_rate:.0%} of the drain"
+            f" without; rules caught up {caught_up:.1f} s after the last commit;"
+            f" {findings:,} findings)"
+        )
     print("\n".join(lines))
-    for name in (f"hc_bench_{suffix}", f"hc_bench_copy_{suffix}"):
+    for name in (f"hc_bench_{suffix}", f"hc_bench_copy_{suffix}", f"hc_bench_rules_{suffix}"):
         with psycopg.connect(BASE_URL, autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     return 0

@@ -35,6 +35,7 @@ from rules.packs import (
 
 __all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed"]
 
+ZERO = timedelta(0)
 NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -75,16 +76,29 @@ class Condition:
 
 
 def history_needed(packs: PackSet, programs: Iterable[str]) -> timedelta:
-    """history_needed is how far before the first instant a patient's readings must go."""
-    longest = timedelta(days=7)
-    for _, rule in packs.rules_for(programs):
-        if isinstance(rule, BaselineChangeRule):
-            longest = max(longest, rule.over + rule.baseline)
-        elif isinstance(rule, News2Rule | CombinationRule):
-            longest = max(longest, rule.within)
-        elif isinstance(rule, MissingRule):
-            longest = max(longest, timedelta(hours=rule.hours))
-    return longest + timedelta(days=1)
+    """history_needed is how far before the first instant a patient's readings must go.
+
+    Each rule looks back a bounded, explicit span (and never further, whatever was loaded), so
+    evaluating from any starting point gives the same verdicts: that is what lets live
+    evaluation start at the newest data while replays start anywhere.
+    """
+    rules = packs.rules_for(programs)
+    combined = max((r.within for _, r in rules if isinstance(r, CombinationRule)), default=ZERO)
+    return max((_lookback(rule) for _, rule in rules), default=ZERO) + combined
+
+
+def _lookback(rule: Any) -> timedelta:
+    if isinstance(rule, ThresholdRule):
+        if rule.persistence.sustained is not None:
+            return rule.persistence.sustained + rule.persistence.within
+        return rule.persistence.within
+    if isinstance(rule, BaselineChangeRule):
+        return rule.over + rule.baseline
+    if isinstance(rule, News2Rule):
+        return rule.within
+    if isinstance(rule, MissingRule):
+        return 2 * timedelta(hours=rule.hours)
+    return ZERO
 
 
 def evaluate_patient(
@@ -186,14 +200,24 @@ def _threshold(
         if reading.time < start or reading.time > until:
             continue
         if persistence.sustained is not None:
+            # Walk back through the run of readings that meet the condition, until one is old
+            # enough to prove it lasted; never further than sustained + within (see _lookback).
             first = k
-            while first > 0 and meets[first - 1]:
+            oldest = reading.time - persistence.sustained - persistence.within
+            while (
+                first > 0
+                and meets[first - 1]
+                and reading.time - readings[first].time < persistence.sustained
+                and readings[first - 1].time >= oldest
+            ):
                 first -= 1
             holds = meets[k] and reading.time - readings[first].time >= persistence.sustained
             count, of = k - first + 1, k - first + 1
         else:
-            recent = meets[max(0, k - persistence.of + 1) : k + 1]
-            count, of = sum(recent), persistence.of
+            first = max(0, k - persistence.of + 1)
+            while readings[first].time < reading.time - persistence.within:
+                first += 1
+            count, of = sum(meets[first : k + 1]), persistence.of
             holds = meets[k] and count >= persistence.count
         timeline.append(
             Condition(
@@ -334,7 +358,9 @@ def _missing(
         hour += timedelta(hours=1)
     timeline = []
     for at in sorted(instants):
-        last = series.latest(rule.type, at, timedelta.max)
+        # No reading for twice the limit: undecidable here (dormant or never started), so the
+        # state stays as it was — it fired, if it was going to, at the limit.
+        last = series.latest(rule.type, at, 2 * limit)
         if last is None:
             timeline.append(Condition(at, None, instants[at], {}))
             continue

@@ -67,14 +67,16 @@ class _Strict(BaseModel):
 
 
 class Persistence(_Strict):
-    """Persistence: how long a condition must hold — ``count`` of the last ``of`` readings,
-    or, with ``for``, every reading over that duration."""
+    """Persistence: how long a condition must hold — ``count`` of the last ``of`` readings
+    taken within ``within`` (a week-old reading says little about today), or, with ``for``,
+    every reading over that duration."""
 
     count: int = Field(default=1, ge=1, le=50)
     of: int = Field(default=1, ge=1, le=50)
+    within: timedelta = timedelta(days=3)
     sustained: timedelta | None = Field(default=None, alias="for")
 
-    @field_validator("sustained", mode="before")
+    @field_validator("sustained", "within", mode="before")
     @classmethod
     def _duration(cls, value: object) -> timedelta | None:
         return None if value is None else parse_duration(value)

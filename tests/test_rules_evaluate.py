@@ -138,6 +138,14 @@ def test_sustained_threshold_fires_only_after_lasting_the_duration(packs: PackSe
     assert only("hf.sbp_low_sustained", found) == [("active", hours(2.0))]
 
 
+def test_sustained_threshold_counts_from_a_sparse_run(packs: PackSet) -> None:
+    # Low at 0 h and again at 3 h, nothing between: it has lasted 3 h ≥ 2 h at the second.
+    found = run(packs, [reading("systolic_bp", 85, hours(t)) for t in (0, 3)])
+    assert only("hf.sbp_low_sustained", found) == [("active", hours(3))]
+    broken = [reading("systolic_bp", v, hours(t)) for t, v in ((0, 85), (1, 120), (3, 85))]
+    assert only("hf.sbp_low_sustained", run(packs, broken)) == []
+
+
 def test_a_clinicians_override_applies_from_when_it_was_set(packs: PackSet) -> None:
     readings = [reading("heart_rate", 125, hours(i)) for i in range(6)]
     patient = PatientContext(
