@@ -13,7 +13,7 @@ import sys
 import threading
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from types import FrameType
 
 from pydantic import ValidationError
@@ -86,30 +86,64 @@ def _parser() -> argparse.ArgumentParser:
     replay.set_defaults(run=_replay)
 
     simulate = commands.add_parser(
-        "simulate", help="simulated devices publishing v1 messages over MQTT"
+        "simulate",
+        help="simulated patients' devices: publish over MQTT, or write the messages to a file",
+        description="Simulated patients (devices/sim/MODEL.md): realistic vitals, device faults"
+        " and labelled deterioration episodes. Publishes to the configured broker after"
+        " enrolling the patients and devices, or with --out writes the messages as JSON lines.",
     )
-    simulate.add_argument("--patients", type=int, default=10, help="devices, one per patient")
-    simulate.add_argument("--messages", type=int, default=1000, help="messages in total")
-    simulate.add_argument(
-        "--rate", type=float, default=0, help="messages/s (0: as fast as possible)"
-    )
-    simulate.add_argument("--resend-ratio", type=float, default=0.0)
-    simulate.add_argument("--malformed-ratio", type=float, default=0.0)
+    simulate.add_argument("--patients", type=int, default=10)
+    simulate.add_argument("--days", type=float, default=7.0, help="simulated days")
     simulate.add_argument("--seed", type=int, default=1)
-    simulate.add_argument("--device-prefix", default="sim-cuff-")
+    simulate.add_argument(
+        "--speed",
+        type=_speed,
+        default=None,
+        metavar="max|realtime|FACTOR",
+        help="max: as fast as possible, the window ending now (default); realtime; or an"
+        " acceleration (3600: one simulated hour a second), the window ending when simulated"
+        " time catches up with the clock, so no reading is ever from the future",
+    )
+    simulate.add_argument("--labels", help="write the ground-truth labels (JSON) to this file")
+    simulate.add_argument(
+        "--out", help="write the messages as JSON lines to this file instead of publishing"
+    )
+    simulate.add_argument(
+        "--end", type=_aware_time, help="end of the window, RFC 3339 (default: now; --out only)"
+    )
+    simulate.add_argument(
+        "--programs", type=_programs, help="comma-separated programs (default: all, in turn)"
+    )
+    simulate.add_argument("--wearable", action="store_true", help="add minute heart rate")
+    simulate.add_argument("--no-faults", action="store_true", help="no device faults")
+    simulate.add_argument(
+        "--episode-rate-scale", type=float, default=1.0, help="multiply every episode rate"
+    )
+    simulate.add_argument("--device-prefix", default="sim-", help="prefix of ids")
     simulate.add_argument(
         "--device-password", default=None, help="password every simulated device uses"
     )
     simulate.add_argument(
         "--no-provision", action="store_true", help="do not enrol patients and devices"
     )
+    simulate.add_argument(
+        "--provision", action="store_true", help="with --out: enrol them all the same"
+    )
     simulate.set_defaults(run=_simulate)
 
     demo = commands.add_parser(
         "demo", help="the whole system with simulated patients, on embedded services if needed"
     )
-    demo.add_argument("--patients", type=int, default=20)
-    demo.add_argument("--rate", type=float, default=20.0, help="messages/s from the devices")
+    demo.add_argument("--patients", type=int, default=20, help="simulated patients")
+    demo.add_argument("--days", type=float, default=7.0, help="days of history to simulate")
+    demo.add_argument(
+        "--speed",
+        type=_acceleration,
+        default=3600.0,
+        help="simulated seconds per second until the history catches up with the clock",
+    )
+    demo.add_argument("--seed", type=int, default=None, help="default: from the clock")
+    demo.add_argument("--labels", help="write the ground-truth labels here when stopping")
     demo.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")
     demo.add_argument("--data-dir", default=".homecare", help="where embedded services keep data")
     demo.set_defaults(run=_demo)
@@ -201,38 +235,51 @@ def _instant(text: str) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _simulate(settings: Settings, args: argparse.Namespace) -> int:
-    from devices import BrokerAddress, DevicePublisher, TrafficPlan, generate
-    from homecare.provision import provision_devices
-    from ingest import parse_mqtt_url
+def _speed(text: str) -> float | None:
+    if text == "max":
+        return None
+    if text == "realtime":
+        return 1.0
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected max, realtime or a number > 0") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("expected max, realtime or a number > 0")
+    return value
 
-    device_ids = tuple(f"{args.device_prefix}{i:04d}" for i in range(args.patients))
-    start = datetime.now(UTC) - timedelta(seconds=args.messages)
-    if not args.no_provision:
-        store.wait_for_database(settings.database_url, settings.connect_timeout_s)
-        with store.connect(settings.database_url, autocommit=True) as conn:
-            created = provision_devices(conn, device_ids, since=start - timedelta(days=1))
-        print(f"provisioned {created} new patients with devices ({len(device_ids)} in all)")
-    host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
-    broker = BrokerAddress(
-        host, port, settings.mqtt_protocol, password_for=lambda _: args.device_password
-    )
-    plan = TrafficPlan(
-        device_ids=device_ids,
-        messages=args.messages,
-        start=start,
-        resend_ratio=args.resend_ratio,
-        malformed_ratio=args.malformed_ratio,
-        seed=args.seed,
-    )
-    with DevicePublisher(broker, device_ids) as publisher:
-        report = publisher.publish(generate(plan), rate_per_s=args.rate or None)
-    rate = report.published / report.seconds if report.seconds else float("inf")
-    print(
-        f"published {report.published} messages in {report.seconds:.1f}s ({rate:.0f}/s): "
-        + ", ".join(f"{k} {v}" for k, v in sorted(report.by_expected.items()))
-    )
-    return 0
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected an RFC 3339 time") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError("the time needs an offset (Z or +hh:mm)")
+    return moment
+
+
+def _programs(text: str) -> tuple[str, ...]:
+    import catalogue
+
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    unknown = [p for p in names if p not in catalogue.PROGRAMS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"programs are among {', '.join(catalogue.PROGRAMS)}")
+    return names
+
+
+def _acceleration(text: str) -> float:
+    value = _speed(text)
+    if value is None:
+        raise argparse.ArgumentTypeError("the demo needs a finite speed (realtime or a number)")
+    return value
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.simulate import run_simulate
+
+    return run_simulate(settings, args)
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:

@@ -4,6 +4,10 @@ For each service the demo first tries the configured one (HOMECARE_DATABASE_URL,
 HOMECARE_MQTT_URL); when it does not answer within a few seconds it starts an embedded one
 (homecare.embedded) under ``--data-dir``. So the same command shows the system on a laptop with
 nothing installed and on a machine with TimescaleDB and Mosquitto running.
+
+The patients are the simulator's (``devices.sim``): ``--days`` of history play at ``--speed``
+until simulated time catches up with the clock, then the devices go on in real time, so no
+reading is ever from the future.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import signal
 import socket
 import threading
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -22,8 +27,9 @@ from types import FrameType
 import psycopg
 
 import store
+from devices.sim import SimConfig, Simulation, live_window, paced
 from homecare.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
-from homecare.provision import provision_devices
+from homecare.provision import provision_simulation
 from homecare.settings import Settings
 from homecare.wiring import ingest_config
 
@@ -105,14 +111,14 @@ def _broker(settings: Settings, data_dir: Path, started: list[EmbeddedService]) 
 
 
 def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) -> int:
-    from devices import BrokerAddress, DevicePublisher, TrafficPlan, generate
+    from devices import BrokerAddress, DevicePublisher
     from ingest import IngestWorker, parse_mqtt_url
 
+    sim = _simulation(args)
     with store.connect(settings.database_url, autocommit=True) as conn:
         applied = store.migrate(conn, settings.db_flavour)
         flavour = store.flavour(conn)
-        device_ids = tuple(f"demo-cuff-{i:03d}" for i in range(args.patients))
-        provision_devices(conn, device_ids, since=datetime.now(UTC) - timedelta(days=1))
+        provision_simulation(conn, sim.enrolment(), care_team="demo-team")
     print(f"schema     {flavour}, migrations applied now: {len(applied)}")
 
     # One worker with a plain subscription: amqtt has no shared subscriptions, and on a shared
@@ -123,25 +129,33 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     worker_thread.start()
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
-    plan = TrafficPlan(
-        device_ids=device_ids,
-        messages=None,
-        start=datetime.now(UTC),
-        interval=timedelta(seconds=1 / args.rate),
-        resend_ratio=0.02,
-        malformed_ratio=0.01,
-        seed=int(time.time()),
-    )
+    device_ids = sim.device_ids()
     publisher = DevicePublisher(BrokerAddress(host, port, settings.mqtt_protocol), device_ids)
     publisher.connect()
+    stream = paced(sim.messages(), sim.config.start, args.speed, stop)
     publisher_thread = threading.Thread(
         target=publisher.publish,
-        args=(generate(plan), args.rate, stop),
+        args=((m.outgoing() for m in stream), None, stop),
         name="devices",
         daemon=True,
     )
     publisher_thread.start()
-    print(f"devices    {len(device_ids)} simulated BP cuffs, {args.rate:g} messages/s in all")
+    programs = Counter(p.profile.programs[0] for p in sim.plans)
+    episodes = Counter(e.kind for p in sim.plans for e in p.episodes)
+    caught_up = datetime.now(UTC) + timedelta(days=args.days) / args.speed
+    print(
+        f"devices    {len(sim.plans)} simulated patients ("
+        + ", ".join(f"{k} {v}" for k, v in sorted(programs.items()))
+        + f"), {len(device_ids)} devices, seed {sim.config.seed}"
+    )
+    print(
+        f"time       {args.days:g} days of history at x{args.speed:g}, caught up with the clock"
+        f" at {caught_up.astimezone().strftime('%H:%M:%S')}, then live"
+    )
+    print(
+        "episodes   "
+        + (", ".join(f"{k} {v}" for k, v in sorted(episodes.items())) or "none in the window")
+    )
     print("counts     (every 2 s; ^C to stop)")
     deadline = time.monotonic() + args.duration if args.duration else None
     while not stop.wait(2.0):
@@ -152,7 +166,41 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     publisher.close()
     worker_thread.join(timeout=10)
     _print_counts(worker.metrics.snapshot())
+    if args.labels:
+        sim.write_labels(args.labels)
+        print(f"labels     {args.labels}")
     return 0
+
+
+def _simulation(args: argparse.Namespace) -> Simulation:
+    """_simulation: the demo's cohort, its history ending when it catches up with the clock.
+
+    Ids carry a tag from the clock, so a second demo on the same database enrols new patients
+    instead of colliding with the first one's message ids.
+    """
+    now = datetime.now(UTC)
+    start, caught_up = live_window(args.days, args.speed, now)
+    live_s = args.duration - args.days * 86_400 / args.speed if args.duration else 30 * 86_400
+    end = caught_up + timedelta(seconds=max(60.0, live_s + 60.0))
+    tag = _base36(int(now.timestamp()))
+    return Simulation(
+        SimConfig(
+            patients=args.patients,
+            days=(end - start) / timedelta(days=1),
+            seed=args.seed if args.seed is not None else int(now.timestamp()),
+            end=end,
+            id_prefix=f"demo-{tag}-",
+        )
+    )
+
+
+def _base36(number: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    text = ""
+    while number:
+        number, rest = divmod(number, 36)
+        text = digits[rest] + text
+    return text or "0"
 
 
 def _print_counts(metrics: dict[str, float]) -> None:
