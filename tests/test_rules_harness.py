@@ -1,0 +1,64 @@
+"""Harness scoring against labels, with figures worked out by hand."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from rules.harness import Alert, Episode, Labels, Lookalike, score
+
+D0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def day(n: float) -> datetime:
+    return D0 + timedelta(days=n)
+
+
+LABELS = Labels(
+    start=D0,
+    end=day(30),
+    programs={"p1": ("heart_failure",), "p2": ("copd",), "p3": ("heart_failure", "diabetes")},
+    episodes=(
+        Episode("e1", "hf_decompensation", "p1", onset=day(10), er_visit=day(17)),
+        Episode("e2", "copd_exacerbation", "p2", onset=day(5), er_visit=day(8)),
+        Episode("e3", "hypoglycaemia", "p3", onset=day(20), er_visit=day(20.5)),
+    ),
+    lookalikes=(Lookalike("l1", "salty_meal", "p1", start=day(2), end=day(4)),),
+)
+
+
+def test_figures_match_a_hand_count() -> None:
+    alerts = [
+        Alert("p1", "hf.weight_gain", "high", day(13)),  # e1 caught, lead 4 days
+        Alert("p1", "hf.weight_gain", "high", day(3)),  # inside the look-alike
+        Alert("p2", "copd.spo2_drop", "high", day(7.5)),  # e2: 12 h before the ER: too late
+        Alert("p3", "common.hr_high", "medium", day(25)),  # false: outside every window
+        Alert("p3", "dm.missing_glucose", "low", day(26)),  # below the severity floor
+    ]
+    overall, programs, rules = score(alerts, LABELS)
+    assert (overall.episodes, overall.caught) == (3, 1)
+    assert overall.lead_days == [4.0, 0.5]  # e1 from day 13, e2 from day 7.5
+    assert overall.median_lead_days == pytest.approx(2.25)
+    assert (overall.false_alerts, overall.lookalike_alerts, overall.alerts) == (1, 1, 4)
+    assert overall.patient_days == 90
+    assert overall.false_per_patient_month == pytest.approx(1 / 90 * 30)
+    assert overall.burden_per_nurse_day == pytest.approx(4 / 90 * 100)
+
+    hf = programs["heart_failure"]
+    assert (hf.episodes, hf.caught, hf.patient_days) == (2, 1, 60)  # p1 and p3
+    assert (hf.false_alerts, hf.lookalike_alerts) == (1, 1)
+    assert programs["copd"].caught == 0 and programs["copd"].episodes == 1
+    assert rules["hf.weight_gain"].caught == 1
+    assert rules["hf.weight_gain"].lookalike_alerts == 1
+    assert rules["common.hr_high"].false_alerts == 1
+    assert "dm.missing_glucose" not in rules
+
+
+def test_an_alert_just_before_onset_counts_and_one_long_before_does_not() -> None:
+    early = [Alert("p1", "hf.hr_rise", "medium", day(10) - timedelta(hours=11))]
+    overall, _, _ = score(early, LABELS)
+    assert overall.caught == 1 and overall.false_alerts == 0
+    too_early = [Alert("p1", "hf.hr_rise", "medium", day(10) - timedelta(hours=13))]
+    overall, _, _ = score(too_early, LABELS)
+    assert overall.caught == 0 and overall.false_alerts == 1
