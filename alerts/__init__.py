@@ -1,1 +1,50 @@
-"""Alerts stage — arrives with its own issue (see `issues`)."""
+"""Alerts stage: findings in; a short, trustworthy queue, escalations and notifications out.
+
+Public surface: the values (``Alert``, ``AlertChange``), the configuration, the service a worker
+or the API calls (``AlertService``), the worker process (``AlertsWorker``), the live stream
+(``AlertStream``), the dispatcher of notifications (``Dispatcher``, ``replay_dead``), the
+webhook signature (``sign``, ``verify_signature``) and the errors.
+"""
+
+from alerts.config import (
+    AlertsConfig,
+    InhibitRule,
+    RetryPolicy,
+    Route,
+    SmtpConfig,
+    WebhookEndpoint,
+)
+from alerts.errors import (
+    AlertError,
+    AlertNotFound,
+    InvalidTransition,
+    NotificationError,
+    Permanent,
+    Retryable,
+)
+from alerts.model import OUTCOMES, Alert, AlertChange, urgency_key
+from alerts.pipeline import Pipeline
+from alerts.repository import list_alerts
+from alerts.service import AlertService
+
+__all__ = [
+    "OUTCOMES",
+    "Alert",
+    "AlertChange",
+    "AlertError",
+    "AlertNotFound",
+    "AlertService",
+    "AlertsConfig",
+    "InhibitRule",
+    "InvalidTransition",
+    "NotificationError",
+    "Permanent",
+    "Pipeline",
+    "RetryPolicy",
+    "Retryable",
+    "Route",
+    "SmtpConfig",
+    "WebhookEndpoint",
+    "list_alerts",
+    "urgency_key",
+]
