@@ -3,8 +3,10 @@
 Why a table of kinds with explicit deltas: the ground truth is only as good as its definition.
 Each kind states which vitals move, how far (drawn per episode from published ranges, see
 MODEL.md), how fast (``days_to_er``) and with what shape (``severity = progress ** shape``: 1 is
-linear, 1.5 accelerates towards the ER visit). The ER-visit time is when the patient would
-reach the emergency department if nobody acted; a hospital stay with no home data follows.
+linear, 1.5 accelerates towards the ER visit; the kind's ``early`` vitals move first, with
+``progress ** 0.5``, as fever and tachycardia come before the blood pressure falls in sepsis).
+The ER-visit time is when the patient would reach the emergency department if nobody acted; a
+hospital stay with no home data follows.
 
 Deltas are absolute in canonical units, except ``RELATIVE_TYPES`` (glucose, wound area) where
 they are fractions of the current value. Heart and respiratory rate also rise with the
@@ -59,6 +61,7 @@ class EpisodeKind:
     requires: tuple[str, ...]  # device kinds without which it could not be seen
     deltas: Deltas
     insulin_only: bool = False
+    early: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -88,12 +91,17 @@ class Episode:
     shape: float
     deltas: Mapping[str, float]
     extras: tuple[Extra, ...] = ()
+    early: frozenset[str] = frozenset()
 
-    def severity(self, ms: int) -> float:
-        """Episode.severity: 0 before onset, rising to 1 at the ER visit, 0 once in hospital."""
+    def scale(self, type_name: str, ms: int) -> float:
+        """Episode.scale: how much of its delta ``type_name`` shows at ``ms``.
+
+        0 before onset, rising to 1 at the ER visit, 0 once in hospital.
+        """
         if ms <= self.onset_ms or ms >= self.er_ms:
             return 0.0
-        return float(((ms - self.onset_ms) / (self.er_ms - self.onset_ms)) ** self.shape)
+        progress = (ms - self.onset_ms) / (self.er_ms - self.onset_ms)
+        return float(progress ** (0.5 if type_name in self.early else self.shape))
 
 
 @dataclass(frozen=True)
@@ -109,8 +117,8 @@ class LookAlike:
     decay_ms: int = 0
     extras: tuple[Extra, ...] = ()
 
-    def severity(self, ms: int) -> float:
-        """LookAlike.severity: continuous effect (salty meal): rise, then exponential decay."""
+    def scale(self, type_name: str, ms: int) -> float:
+        """LookAlike.scale: continuous effect (salty meal): rise, then exponential decay."""
         if not self.decay_ms or ms <= self.start_ms or ms >= self.end_ms:
             return 0.0
         elapsed = ms - self.start_ms
@@ -169,7 +177,7 @@ def _crisis(rng: random.Random, p: PatientProfile) -> dict[str, float]:
 
 def _hypo(rng: random.Random, p: PatientProfile) -> dict[str, float]:
     fasting = p.baseline["blood_glucose"]
-    return {"blood_glucose": -(1.0 - rng.uniform(2.4, 3.2) / fasting)}
+    return {"blood_glucose": -(1.0 - rng.uniform(1.9, 2.7) / fasting)}
 
 
 def _wound(rng: random.Random, p: PatientProfile) -> dict[str, float]:
@@ -212,10 +220,19 @@ EPISODE_KINDS: Mapping[str, EpisodeKind] = MappingProxyType(
         for kind in (
             EpisodeKind("hf_decompensation", 0.30, (5, 10), (4, 10), 1.5, ("scale",), _hf),
             EpisodeKind("copd_exacerbation", 0.35, (2, 4), (3, 8), 1.2, ("oxi",), _copd),
-            EpisodeKind("infection", 0.10, (1, 2), (5, 14), 1.0, ("thermo", "cuff"), _infection),
-            EpisodeKind("hypertensive_crisis", 0.05, (1, 3), (0.5, 3), 1.5, ("cuff",), _crisis),
             EpisodeKind(
-                "hypoglycaemia", 0.20, (1, 3), (0.3, 2), 1.0, ("gluco",), _hypo, insulin_only=True
+                "infection",
+                0.10,
+                (1, 2),
+                (5, 14),
+                1.3,
+                ("thermo", "cuff"),
+                _infection,
+                early=frozenset({"body_temperature", "heart_rate"}),
+            ),
+            EpisodeKind("hypertensive_crisis", 0.05, (1, 3), (0.5, 3), 1.0, ("cuff",), _crisis),
+            EpisodeKind(
+                "hypoglycaemia", 0.20, (1, 3), (0.3, 2), 0.7, ("gluco",), _hypo, insulin_only=True
             ),
             EpisodeKind("wound_infection", 0.20, (5, 12), (2, 7), 1.0, ("app",), _wound),
             EpisodeKind("symptom_flare", 0.35, (3, 7), (2, 6), 1.0, ("app",), _flare),
@@ -307,7 +324,15 @@ def plan_events(
                     extras = _episode_extras(rng, kind.name, profile, onset, er)
                     episodes.append(
                         Episode(
-                            episode_id, kind.name, onset, er, er + stay, kind.shape, deltas, extras
+                            episode_id,
+                            kind.name,
+                            onset,
+                            er,
+                            er + stay,
+                            kind.shape,
+                            deltas,
+                            extras,
+                            kind.early,
                         )
                     )
                     stays.append(HospitalStay(er, er + stay, episode_id))
@@ -337,7 +362,7 @@ def _episode_extras(
     span = er - onset
     if kind == "hypoglycaemia":
         return tuple(
-            Extra(er - rng.randrange(HOUR_MS, 18 * HOUR_MS), "gluco", "symptomatic")
+            Extra(er - rng.randrange(HOUR_MS // 2, 8 * HOUR_MS), "gluco", "symptomatic")
             for _ in range(rng.randint(2, 3))
         )
     if kind == "wound_infection" and rng.random() < 0.5:

@@ -6,7 +6,7 @@ checked and tuned on its own (MODEL.md gives the sources):
     true(t) = baseline (+ recovery trajectory)      who the patient is
             + circadian(local hour)                 the 24-hour rhythm
             + drift(day)                            slow day-to-day wandering (Ornstein-Uhlenbeck)
-            + Σ effect.deltas × effect.severity(t)  episodes and look-alikes
+            + Σ effect.deltas × effect.scale(t)     episodes and look-alikes
             + fever coupling                        heart and breathing rate follow temperature
     reading = device(true + noise), rounded in the device's unit
 
@@ -35,15 +35,15 @@ class Effect(Protocol):
     @property
     def deltas(self) -> Mapping[str, float]: ...
 
-    def severity(self, ms: int) -> float: ...
+    def scale(self, type_name: str, ms: int) -> float: ...
 
 
 # type -> (amplitude, local hour of the peak) of a cosine; heart rate's amplitude is per patient.
 CIRCADIAN: Mapping[str, tuple[float, float]] = MappingProxyType(
     {
         "heart_rate": (0.0, 15.0),
-        "systolic_bp": (6.0, 10.0),
-        "diastolic_bp": (4.0, 10.0),
+        "systolic_bp": (7.0, 13.0),
+        "diastolic_bp": (5.0, 13.0),
         "spo2": (0.5, 14.0),
         "respiratory_rate": (0.7, 14.0),
         "body_temperature": (0.3, 17.0),
@@ -91,7 +91,7 @@ GLUCOSE_SLOTS: Mapping[str, float] = MappingProxyType(
         "before_dinner": 0.9,
         "after_dinner": 2.8,
         "bedtime": 1.6,
-        "symptomatic": 0.3,
+        "symptomatic": 0.0,
     }
 )
 
@@ -211,11 +211,11 @@ class Physiology:
         change = 0.0
         fever = self._drift.get("body_temperature", 0.0)
         for effect in effects:
-            severity = effect.severity(ms)
-            if severity:
-                deltas = effect.deltas
-                change += deltas.get(type_name, 0.0) * severity
-                fever += deltas.get("body_temperature", 0.0) * severity
+            deltas = effect.deltas
+            if type_name in deltas:
+                change += deltas[type_name] * effect.scale(type_name, ms)
+            if "body_temperature" in deltas:
+                fever += deltas["body_temperature"] * effect.scale("body_temperature", ms)
         if session_deltas:
             change += session_deltas.get(type_name, 0.0)
         if type_name in RELATIVE_TYPES:
