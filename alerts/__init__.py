@@ -14,6 +14,7 @@ from alerts.config import (
     SmtpConfig,
     WebhookEndpoint,
 )
+from alerts.dispatch import Channel, Delivery, Dispatcher, replay_dead
 from alerts.errors import (
     AlertError,
     AlertNotFound,
@@ -26,6 +27,9 @@ from alerts.model import OUTCOMES, Alert, AlertChange, urgency_key
 from alerts.pipeline import Pipeline
 from alerts.repository import list_alerts
 from alerts.service import AlertService
+from alerts.stream import AlertStream, Subscription, sse
+from alerts.webhook import sign, verify_signature
+from alerts.worker import AlertsWorker
 
 __all__ = [
     "OUTCOMES",
@@ -34,7 +38,12 @@ __all__ = [
     "AlertError",
     "AlertNotFound",
     "AlertService",
+    "AlertStream",
     "AlertsConfig",
+    "AlertsWorker",
+    "Channel",
+    "Delivery",
+    "Dispatcher",
     "InhibitRule",
     "InvalidTransition",
     "NotificationError",
@@ -44,7 +53,12 @@ __all__ = [
     "Retryable",
     "Route",
     "SmtpConfig",
+    "Subscription",
     "WebhookEndpoint",
     "list_alerts",
+    "replay_dead",
+    "sign",
+    "sse",
     "urgency_key",
+    "verify_signature",
 ]
