@@ -305,7 +305,5 @@ def test_two_alert_workers_on_the_same_findings_make_one_alert_each(
     drain(services[0], db)
     rows = db.execute("SELECT count(*), count(DISTINCT (patient_id, rule_id)) FROM alerts")
     assert rows.fetchone() == (40, 40)
-    assert db.execute("SELECT count(*) FROM alert_events WHERE kind = 'opened'").fetchone() == (
-        40,
-    )
+    assert db.execute("SELECT count(*) FROM alert_events WHERE kind = 'opened'").fetchone() == (40,)
     assert db.execute("SELECT count(*) FROM alert_inbox").fetchone() == (0,)

@@ -66,9 +66,7 @@ def test_a_high_news2_mutes_the_single_vital_alerts_it_explains(
     assert paged[0][2] == f"inhibited:{news2.id}"
 
 
-def test_inhibition_is_configurable_by_rule(
-    db: psycopg.Connection[Any], database_url: str
-) -> None:
+def test_inhibition_is_configurable_by_rule(db: psycopg.Connection[Any], database_url: str) -> None:
     from alerts import InhibitRule
 
     svc = service(
@@ -227,10 +225,10 @@ def test_escalation_survives_a_restart_and_fires_once_with_two_processes(
     workers = [_start(database_url, step, log), _start(database_url, step, log)]
     try:
         wait_for(
-            lambda: db.execute(
-                "SELECT count(*) FROM alerts WHERE escalation_level = 2"
-            ).fetchone()
-            == (5,),
+            lambda: (
+                db.execute("SELECT count(*) FROM alerts WHERE escalation_level = 2").fetchone()
+                == (5,)
+            ),
             timeout_s=30,
             what="every alert to reach the end of the chain",
         )
