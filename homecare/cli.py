@@ -74,6 +74,26 @@ def _parser() -> argparse.ArgumentParser:
     rules = commands.add_parser("rules", help="run one rules worker (evaluates new readings)")
     rules.set_defaults(run=_rules)
 
+    alerts = commands.add_parser("alerts", help="run one alerts worker (findings to alerts)")
+    alerts.set_defaults(run=_alerts)
+
+    run = commands.add_parser("run", help="ingest, rules and alerts in one process")
+    run.set_defaults(run=_run)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score the rules on a labelled simulated cohort, with baselines"
+    )
+    evaluate.add_argument("--patients", type=int, default=200)
+    evaluate.add_argument("--days", type=float, default=90)
+    evaluate.add_argument("--seed", type=int, default=1)
+    evaluate.add_argument(
+        "--end",
+        type=_instant,
+        default=None,
+        help="end of the simulated window (default: a fixed date, so reruns compare)",
+    )
+    evaluate.set_defaults(run=_evaluate)
+
     replay = commands.add_parser(
         "replay", help="re-evaluate stored readings and compare with the stored findings"
     )
@@ -188,12 +208,65 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
     from homecare.wiring import rules_config
     from rules import RulesWorker
 
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
-    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    stop = _stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-rules")
     RulesWorker(rules_config(settings)).run(stop)
     return 0
+
+
+def _alerts(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts import AlertsWorker
+    from homecare.wiring import alerts_config
+
+    stop = _stop_on_signals()
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-alerts")
+    AlertsWorker(alerts_config(settings)).run(stop)
+    return 0
+
+
+def _run(settings: Settings, args: argparse.Namespace) -> int:
+    from alerts import AlertsWorker
+    from homecare.wiring import alerts_config, ingest_config, rules_config
+    from ingest import IngestWorker
+    from rules import RulesWorker
+
+    stop = _stop_on_signals()
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-run")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        store.migrate(conn, settings.db_flavour)
+    workers = [
+        threading.Thread(target=RulesWorker(rules_config(settings)).run, args=(stop,)),
+        threading.Thread(target=AlertsWorker(alerts_config(settings)).run, args=(stop,)),
+    ]
+    for worker in workers:
+        worker.start()
+    try:
+        IngestWorker(ingest_config(settings)).run(stop)
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(timeout=30)
+    return 0
+
+
+def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from urllib.parse import urlsplit, urlunsplit
+
+    from homecare.evaluate import evaluate_cohort, format_report
+
+    end = args.end or datetime(2026, 11, 1, tzinfo=UTC)
+    admin = urlunsplit(urlsplit(settings.database_url)._replace(path="/postgres"))
+    store.wait_for_database(admin, settings.connect_timeout_s, "homecare-evaluate")
+    result = evaluate_cohort(admin, args.patients, args.days, args.seed, end)
+    print(format_report(result))
+    return 0
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, lambda signum, frame: stop.set())
+    return stop
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:

@@ -63,6 +63,14 @@ class Settings(BaseSettings):
     rules_late_after_h: float = Field(default=6.0, gt=0)
     rules_poll_s: float = Field(default=0.5, gt=0)
 
+    alerts_hold_min: float = Field(default=30.0, gt=0)
+    alerts_webhook_url: str | None = None
+    alerts_webhook_secret: str | None = None
+    alerts_email_to: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_sender: str = "homecare-alerts@localhost"
+
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
 
@@ -98,6 +106,10 @@ class Settings(BaseSettings):
                 raise ValueError("HOMECARE_DATABASE_URL must be set explicitly in production")
             if urlsplit(self.mqtt_url).password is None:
                 raise ValueError("HOMECARE_MQTT_URL must carry credentials in production")
+        if self.alerts_webhook_url and len(self.alerts_webhook_secret or "") < 16:
+            raise ValueError("HOMECARE_ALERTS_WEBHOOK_SECRET must be set (16+ characters)")
+        if self.alerts_email_to and not self.smtp_host:
+            raise ValueError("HOMECARE_ALERTS_EMAIL_TO needs HOMECARE_SMTP_HOST")
         return self
 
 

@@ -14,9 +14,10 @@ from homecare.settings import Settings
 from ingest import IngestConfig, MqttConfig, ParseLimits, parse_mqtt_url
 
 if TYPE_CHECKING:
+    from alerts import AlertsConfig
     from rules import RulesConfig
 
-__all__ = ["ingest_config", "mqtt_config", "rules_config"]
+__all__ = ["alerts_config", "ingest_config", "mqtt_config", "rules_config"]
 
 
 def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
@@ -65,4 +66,32 @@ def rules_config(settings: Settings) -> RulesConfig:
         packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
         late_after=timedelta(hours=settings.rules_late_after_h),
         poll_s=settings.rules_poll_s,
+    )
+
+
+def alerts_config(settings: Settings) -> AlertsConfig:
+    """alerts_config is one alerts worker's configuration: every page goes to the configured
+    webhook and e-mail address (finer routes are the API's to manage)."""
+    from alerts import AlertsConfig, Route, SmtpConfig, WebhookEndpoint
+    from rules.packs import DEFAULT_PACKS
+
+    routes: list[Route] = []
+    webhooks: tuple[WebhookEndpoint, ...] = ()
+    if settings.alerts_webhook_url and settings.alerts_webhook_secret:
+        webhooks = (
+            WebhookEndpoint("default", settings.alerts_webhook_url, settings.alerts_webhook_secret),
+        )
+        routes.append(Route("webhook", "default"))
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpConfig(settings.smtp_host, settings.smtp_port, settings.smtp_sender)
+        if settings.alerts_email_to:
+            routes.append(Route("email", settings.alerts_email_to))
+    return AlertsConfig(
+        database_url=settings.database_url,
+        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        hold=timedelta(minutes=settings.alerts_hold_min),
+        routes=tuple(routes),
+        webhooks=webhooks,
+        smtp=smtp,
     )

@@ -1,0 +1,227 @@
+"""Evaluate: detection performance of the rules on a labelled simulated cohort.
+
+``homecare evaluate`` runs it and prints the tables.
+The cohort goes through the real ingest code (parse, validate, attribute, store) into a fresh
+database, then every patient's stored readings are evaluated by the real rule engine — the same
+pure function the live path and ``homecare replay`` run — once with the shipped packs and once
+with each baseline, and the findings are scored against the simulator's labels
+(``rules.harness``). Baselines, evaluated in the same run:
+
+- *classic weight rule* (heart failure): weight up > 2 lb (0.91 kg) in a day or > 5 lb (2.27 kg)
+  in a week, the rule of thumb whose sensitivity trials put around 20 %;
+- *single readings*: the shipped packs with every persistence requirement removed, i.e. plain
+  thresholds that fire on one reading.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+
+import store
+from devices.sim import SimConfig, Simulation
+from ingest import Delivery, ParseLimits, parse_message, write_batch
+from rules import PackSet, PatientContext, evaluate_patient, load_packs
+from rules.harness import Alert, Group, Labels, parse_labels, score
+from rules.packs import Pack, Persistence
+from rules.repository import load_readings
+
+__all__ = ["EvaluationResult", "baseline_packs", "evaluate_cohort"]
+
+_BATCH = 1000
+_LATE_AFTER = timedelta(hours=6)
+
+
+@dataclass
+class EvaluationResult:
+    """EvaluationResult holds, per rule set, the (overall, by program, by rule) figures."""
+
+    labels: Labels
+    results: dict[str, tuple[Group, dict[str, Group], dict[str, Group]]]
+    readings: int
+
+
+def baseline_packs(shipped: PackSet) -> dict[str, PackSet]:
+    """baseline_packs builds the comparison rule sets from the shipped packs."""
+    classic = Pack.model_validate(
+        {
+            "pack": "heart_failure",
+            "version": 1,
+            "rules": [
+                {
+                    "id": "classic.weight_2lb_day",
+                    "kind": "baseline_change",
+                    "type": "body_weight",
+                    "change": 0.907,
+                    "over": "20h",
+                    "baseline": "28h",
+                    "min_baseline_readings": 1,
+                    "severity": "high",
+                    "summary": "Weight up more than 2 lb in a day",
+                },
+                {
+                    "id": "classic.weight_5lb_week",
+                    "kind": "baseline_change",
+                    "type": "body_weight",
+                    "change": 2.268,
+                    "over": "6d",
+                    "baseline": "2d",
+                    "min_baseline_readings": 1,
+                    "severity": "high",
+                    "summary": "Weight up more than 5 lb in a week",
+                },
+            ],
+        }
+    )
+    single: dict[str, Pack] = {}
+    for name, pack in shipped.packs.items():
+        rules = [
+            rule.model_copy(update={"persistence": Persistence()})
+            if hasattr(rule, "persistence")
+            else rule
+            for rule in pack.rules
+        ]
+        single[name] = pack.model_copy(update={"rules": tuple(rules)})
+    return {
+        "classic weight rule (heart failure)": PackSet({"heart_failure": classic}),
+        "single readings, no persistence": PackSet(single),
+    }
+
+
+def evaluate_cohort(
+    admin_url: str, patients: int, days: float, seed: int, end: datetime
+) -> EvaluationResult:
+    """evaluate_cohort simulates, stores and scores one labelled cohort in a fresh database."""
+    simulation = Simulation(SimConfig(patients=patients, days=days, seed=seed, end=end))
+    name = f"hc_eval_{uuid.uuid4().hex[:10]}"
+    url = _create_database(admin_url, name)
+    try:
+        with store.connect(url, autocommit=True) as conn:
+            store.migrate(conn)
+            keys = _enrol(conn, simulation)
+            stored = _ingest(conn, simulation)
+            labels = parse_labels(simulation.labels())
+            shipped = load_packs()
+            sets = {"shipped packs": shipped, **baseline_packs(shipped)}
+            alerts: dict[str, list[Alert]] = {label: [] for label in sets}
+            for patient_id, key in keys.items():
+                context = _context(conn, patient_id)
+                readings = load_readings(
+                    conn, patient_id, labels.start - timedelta(days=30), labels.end
+                )
+                for label, packs in sets.items():
+                    alerts[label].extend(_alerts(packs, context, readings, key, labels))
+        results = {label: score(found, labels) for label, found in alerts.items()}
+        return EvaluationResult(labels, results, stored)
+    finally:
+        _drop_database(admin_url, name)
+
+
+def _alerts(
+    packs: PackSet, context: PatientContext, readings: list[Any], key: str, labels: Labels
+) -> Iterator[Alert]:
+    findings = evaluate_patient(packs, context, readings, labels.start, labels.end, {}, _LATE_AFTER)
+    for finding in findings:
+        if finding.state == "active":
+            yield Alert(key, finding.rule_id, finding.severity, finding.evidence_time)
+
+
+def _context(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> PatientContext:
+    row = conn.execute(
+        "SELECT programs, hypercapnic FROM patients WHERE id = %s", (patient_id,)
+    ).fetchone()
+    assert row is not None
+    return PatientContext(patient_id, tuple(row[0]), bool(row[1]))
+
+
+def _enrol(conn: psycopg.Connection[Any], simulation: Simulation) -> dict[uuid.UUID, str]:
+    enrolment = simulation.enrolment()
+    ids: dict[str, uuid.UUID] = {}
+    with conn.transaction():
+        for patient in enrolment.patients:
+            ids[patient.key] = store.create_patient(
+                conn,
+                display_name=patient.key,
+                programs=patient.programs,
+                birth_date=patient.birth_date,
+                hypercapnic=patient.hypercapnic,
+            )
+        for device_id, model in enrolment.devices:
+            store.register_device(conn, device_id, model=model)
+        for assignment in enrolment.assignments:
+            store.assign_device(
+                conn, assignment.device_id, ids[assignment.patient_key], assignment.since
+            )
+    return {patient_id: key for key, patient_id in ids.items()}
+
+
+def _ingest(conn: psycopg.Connection[Any], simulation: Simulation) -> int:
+    """_ingest stores every message as the live ingest would have, received when it was sent."""
+    limits = ParseLimits()
+    stored = 0
+    batch = []
+    for message in simulation.messages():
+        received = datetime.fromtimestamp(message.sent_ms / 1000, UTC)
+        topic = f"homecare/v1/devices/{message.device_id}/readings"
+        batch.append(parse_message(Delivery(topic, message.payload, received), limits))
+        if len(batch) >= _BATCH:
+            stored += len(write_batch(conn, batch).stored)
+            batch = []
+    if batch:
+        stored += len(write_batch(conn, batch).stored)
+    return stored
+
+
+def _create_database(admin_url: str, name: str) -> str:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name}")
+    return urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
+
+
+def _drop_database(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def format_report(result: EvaluationResult) -> str:
+    """format_report renders the harness tables as plain text."""
+    lines = [
+        f"cohort: {len(result.labels.programs)} patients,"
+        f" {result.labels.patient_days:,.0f} patient-days, {result.readings:,} readings stored,"
+        f" {len(result.labels.episodes)} episodes, {len(result.labels.lookalikes)} look-alikes",
+        "",
+    ]
+    header = (
+        f"{'':<34} {'episodes':>8} {'≥24h':>6} {'lead d':>6} {'false/pm':>8}"
+        f" {'lookalike/pm':>12} {'per nurse-day':>13}"
+    )
+    for label, (overall, programs, rules) in result.results.items():
+        lines += [f"== {label}", header, _row("all programs", overall)]
+        lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
+        if label == "shipped packs":
+            lines.append("  by rule (episodes caught in time / false alerts):")
+            for rule_id, group in sorted(rules.items()):
+                lines.append(
+                    f"    {rule_id:<30} caught {group.caught:>4}   false {group.false_alerts:>5}"
+                    f"   look-alike {group.lookalike_alerts:>4}   alerts {group.alerts:>5}"
+                )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _row(name: str, group: Group) -> str:
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    look = group.lookalike_alerts / group.patient_days * 30 if group.patient_days else None
+    return (
+        f"{name:<34} {group.episodes:>8} {fmt(group.caught_share, '.0%'):>6}"
+        f" {fmt(group.median_lead_days, '.1f'):>6} {fmt(group.false_per_patient_month, '.2f'):>8}"
+        f" {fmt(look, '.2f'):>12} {fmt(group.burden_per_nurse_day, '.1f'):>13}"
+    )
