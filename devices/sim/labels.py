@@ -67,7 +67,11 @@ def build_labels(
                 "medications": list(profile.medications),
                 "hypercapnic": profile.hypercapnic,
                 "on_oxygen": profile.on_oxygen,
-                "esas_frequency": "daily" if profile.esas_daily else "weekly",
+                "esas_frequency": (
+                    ("daily" if profile.esas_daily else "weekly")
+                    if "esas_tiredness" in measured
+                    else None
+                ),
                 "adherence": {
                     "initial": round(profile.adherence_initial, 3),
                     "floor": round(profile.adherence_floor, 3),
@@ -236,5 +240,6 @@ def _fault_order(record: Record) -> tuple[str, str, str, str, int]:
 
 def write_labels(path: Path | str, labels: Record) -> None:
     """write_labels: the labels document as UTF-8 JSON (one space indent, fixed key order)."""
-    text = json.dumps(labels, indent=1, ensure_ascii=False)
-    Path(path).write_text(text + "\n", encoding="utf-8")
+    with Path(path).open("w", encoding="utf-8") as out:
+        json.dump(labels, out, indent=1, ensure_ascii=False)  # streamed: no copy of the text
+        out.write("\n")
