@@ -1,0 +1,31 @@
+"""``homecare evaluate`` end to end on a small labelled cohort (real ingest code, real store)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from homecare.evaluate import evaluate_cohort, format_report
+from tests.conftest import BASE_URL
+
+
+def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> None:
+    result = evaluate_cohort(
+        BASE_URL, patients=14, days=30, seed=3, end=datetime(2026, 6, 1, tzinfo=UTC)
+    )
+    assert result.readings > 1000
+    assert len(result.labels.programs) == 14
+    assert set(result.results) == {
+        "shipped packs",
+        "classic weight rule (heart failure)",
+        "single readings, no persistence",
+    }
+    shipped, _, rules = result.results["shipped packs"]
+    assert shipped.episodes == len(result.labels.episodes)
+    assert shipped.patient_days == 14 * 30
+    # Every rule that alerted is a shipped rule, and the classic weight rules alert only on
+    # weight, which only heart-failure patients are asked to measure every morning.
+    assert all("." in rule_id for rule_id in rules)
+    _, _, classic_rules = result.results["classic weight rule (heart failure)"]
+    assert set(classic_rules) <= {"classic.weight_2lb_day", "classic.weight_5lb_week"}
+    report = format_report(result)
+    assert "== shipped packs" in report and "all programs" in report
