@@ -395,3 +395,19 @@ def test_a_bad_configuration_is_refused() -> None:
         FaultRates(resend=1.5)
     with pytest.raises(ValueError, match="id_prefix"):
         SimConfig(patients=1, days=1, seed=1, end=END, id_prefix="a b")
+
+
+def test_paced_publishing_never_runs_ahead_of_the_clock() -> None:
+    import time
+    from datetime import UTC, datetime
+
+    from devices.sim import paced
+
+    now = datetime.now(UTC)
+    start, end = live_window(1, 432_000, now)  # a simulated day in 0.2 s
+    sim = Simulation(SimConfig(patients=30, days=1, seed=1, end=end, faults=FaultRates.none()))
+    late = []
+    for message in paced(sim.messages(), start, 432_000):
+        late.append(time.time() - message.sent_ms / 1000)
+    assert late and min(late) >= -0.005  # published at or after its own send time
+    assert time.time() - now.timestamp() < 5
