@@ -9,6 +9,7 @@ share of episodes that show it.
 
 from __future__ import annotations
 
+import itertools
 import statistics
 from collections.abc import Callable
 
@@ -266,3 +267,25 @@ def test_labels_state_the_expected_signals(kind: str) -> None:
         assert signals["systolic_bp"]["direction"] == "down"
         assert signals["heart_rate"]["direction"] == "up"
     assert ms(episode["onset"]) < ms(episode["er_visit"]) < ms(episode["discharge"])
+
+
+def test_a_naive_rule_visibly_fails() -> None:
+    """A day-over-day "+1 kg" weight rule misses most decompensations (they build up over a week
+    at a fraction of a kilogram a day, under day-to-day noise) and fires on salty meals."""
+    c = cohort("heart_failure")
+    fired = []
+    for (patient, type_name), points in c.series.items():
+        if type_name == "body_weight":
+            for (t0, w0), (t1, w1) in itertools.pairwise(points):
+                if w1 - w0 >= 1.0 and t1 - t0 <= 2 * DAY_MS:
+                    fired.append((patient, t1))
+
+    def fired_in(patient: str, start: int, end: int) -> bool:
+        return any(p == patient and start <= t <= end for p, t in fired)
+
+    episodes = c.episodes("hf_decompensation")
+    caught = [e for e in episodes if fired_in(e["patient_id"], ms(e["onset"]), ms(e["er_visit"]))]
+    salty = c.lookalikes("salty_meal")
+    fooled = [x for x in salty if fired_in(x["patient_id"], ms(x["start"]), ms(x["end"]))]
+    assert len(caught) < 0.5 * len(episodes)
+    assert len(fooled) >= 0.15 * len(salty)
