@@ -1,7 +1,8 @@
 """Devices: the device side of the MQTT v1 contract — message building, traffic, publishing.
 
 Public surface: the contract's builders, the deterministic traffic generator (with resends and
-malformed messages on request) and the per-device publisher.
+malformed messages on request) and the per-device publisher. The realistic patient simulator
+(vitals, schedules, device faults, labelled episodes) is the subpackage ``devices.sim``.
 """
 
 from devices.contract import DeviceMessage, Measurement, encode_message, readings_topic, rfc3339

@@ -6,11 +6,13 @@ as the exact MQTT v1 messages the patients' devices would publish, in send order
 labels document saying what really happened. The model, each episode kind and the sources of
 its numbers are in ``devices/sim/MODEL.md``.
 
-Modules, one job each: ``programs`` (per-program population tables), ``population`` (draw a
-patient), ``physiology`` (true values and readings), ``episodes`` (deteriorations and
-look-alikes), ``faults`` (device faults), ``plan`` (the cohort's plan), ``timeline`` (one
-patient's messages), ``cohort`` (the front door), ``labels``, ``pacing`` (live publishing),
-``cuffs`` (steady BP-cuff load for benchmarks).
+Modules, one job each: ``config`` (what a run is asked for), ``programs`` (per-program
+population tables), ``population`` (draw a patient), ``equipment`` (device kinds, units, noise),
+``physiology`` (true values and readings), ``episodes`` (deteriorations and look-alikes),
+``faults`` (device faults), ``plan`` (the cohort's plan), ``timeline`` (one patient's messages),
+``wearable`` (minute heart rate), ``clock`` (integer-millisecond time, local days), ``cohort``
+(the front door), ``labels``, ``pacing`` (live publishing), ``cuffs`` (steady BP-cuff load for
+benchmarks).
 
 >>> from datetime import UTC, datetime
 >>> config = SimConfig(patients=3, days=2, seed=1, end=datetime(2026, 1, 1, tzinfo=UTC))
