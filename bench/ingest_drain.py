@@ -28,6 +28,7 @@ import threading
 import time
 import urllib.request
 import uuid
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -37,7 +38,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import store
-from devices import BrokerAddress, DevicePublisher, TrafficPlan, generate
+from devices import BrokerAddress, DevicePublisher, Outgoing
+from devices.sim import cuff_messages
 from homecare.provision import provision_devices
 from ingest import Delivery, ParseLimits, parse_message
 from tests.support.pipeline import (
@@ -113,13 +115,13 @@ def create_counter_session(port: int) -> None:
     client.loop_stop()
 
 
-def bulk_load(url: str, plan: TrafficPlan) -> tuple[float, int]:
+def bulk_load(url: str, plan: Callable[[], Iterator[Outgoing]]) -> tuple[float, int]:
     """bulk_load COPYs the same readings the worker stores; returns (seconds, rows)."""
     with store.connect(url, autocommit=True) as conn:
         patients = dict(conn.execute("SELECT device_id, patient_id FROM device_assignments"))
         now = datetime.now(UTC)
         rows = []
-        for item in generate(plan):
+        for item in plan():
             parsed = parse_message(Delivery(item.topic, item.payload, now), ParseLimits())
             for r in getattr(parsed, "readings", ()):
                 rows.append(
@@ -250,13 +252,13 @@ def main() -> int:
     for target in (url, copy_url, *([rules_url] if rules_url else [])):
         with store.connect(target, autocommit=True) as conn:
             provision_devices(conn, devices, since=since)
-    plan = TrafficPlan(
-        devices,
-        args.messages,
-        start=since + timedelta(days=1),
-        interval=timedelta(seconds=10),
-        seed=42,
-    )
+
+    # The simulator's BP cuffs (devices/sim): per-patient baselines, daily rhythm, device noise.
+    def plan() -> Iterator[Outgoing]:
+        return cuff_messages(
+            devices, args.messages, since + timedelta(days=1), timedelta(seconds=10), seed=42
+        )
+
     readings = 3 * args.messages
 
     with tempfile.TemporaryDirectory(prefix="hc-bench-") as work:
@@ -272,7 +274,7 @@ def main() -> int:
             create_counter_session(broker.port)
             address = BrokerAddress("127.0.0.1", broker.port, "5", password_for=device_password)
             with DevicePublisher(address, devices) as publisher:
-                report = publisher.publish(generate(plan))
+                report = publisher.publish(plan())
             print(
                 f"queued      {report.published:>10,} messages ({readings:,} readings)"
                 f" in {report.seconds:.1f} s"
