@@ -23,15 +23,18 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import psycopg
 
 import store
+from alerts import AlertsWorker
 from devices.sim import SimConfig, Simulation, live_window, paced
 from homecare.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
 from homecare.provision import provision_simulation
 from homecare.settings import Settings
-from homecare.wiring import ingest_config
+from homecare.wiring import alerts_config, ingest_config, rules_config
+from rules import RulesWorker
 
 __all__ = ["run_demo"]
 
@@ -124,9 +127,23 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     # One worker with a plain subscription: amqtt has no shared subscriptions, and on a shared
     # broker the demo must not take a share of a real deployment's "ingest" group.
     settings = settings.model_copy(update={"mqtt_shared_group": ""})
-    worker = IngestWorker(ingest_config(settings, client_id="homecare-demo-ingest"))
+    # A fresh session: whatever an earlier demo left queued belongs to that demo's patients.
+    worker = IngestWorker(
+        ingest_config(settings, client_id="homecare-demo-ingest", fresh_session=True)
+    )
     worker_thread = threading.Thread(target=worker.run, args=(stop,), name="ingest", daemon=True)
     worker_thread.start()
+    stages = [
+        threading.Thread(
+            target=RulesWorker(rules_config(settings)).run, args=(stop,), name="rules"
+        ),
+        threading.Thread(
+            target=AlertsWorker(alerts_config(settings)).run, args=(stop,), name="alerts"
+        ),
+    ]
+    for stage in stages:
+        stage.daemon = True
+        stage.start()
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     device_ids = sim.device_ids()
@@ -158,14 +175,17 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     )
     print("counts     (every 2 s; ^C to stop)")
     deadline = time.monotonic() + args.duration if args.duration else None
-    while not stop.wait(2.0):
-        _print_counts(worker.metrics.snapshot())
-        if deadline is not None and time.monotonic() >= deadline:
-            stop.set()
-    publisher_thread.join(timeout=10)
-    publisher.close()
-    worker_thread.join(timeout=10)
-    _print_counts(worker.metrics.snapshot())
+    with store.connect(settings.database_url, autocommit=True) as counts:
+        while not stop.wait(2.0):
+            _print_counts(worker.metrics.snapshot(), counts)
+            if deadline is not None and time.monotonic() >= deadline:
+                stop.set()
+        publisher_thread.join(timeout=10)
+        publisher.close()
+        worker_thread.join(timeout=10)
+        for stage in stages:
+            stage.join(timeout=10)
+        _print_counts(worker.metrics.snapshot(), counts)
     if args.labels:
         sim.write_labels(args.labels)
         print(f"labels     {args.labels}")
@@ -203,9 +223,15 @@ def _base36(number: int) -> str:
     return text or "0"
 
 
-def _print_counts(metrics: dict[str, float]) -> None:
+def _print_counts(metrics: dict[str, float], conn: psycopg.Connection[Any]) -> None:
     def value(name: str) -> int:
         return int(metrics.get(name, 0))
+
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM findings WHERE state = 'active' AND retracted_at IS NULL),"
+        " (SELECT count(*) FROM alerts WHERE status <> 'resolved')"
+    ).fetchone()
+    findings, alerts = row if row else (0, 0)
 
     quarantined = sum(
         int(v) for k, v in metrics.items() if k.startswith("homecare_ingest_quarantined_total{")
@@ -214,6 +240,6 @@ def _print_counts(metrics: dict[str, float]) -> None:
         f"  readings stored {value('homecare_ingest_readings_stored_total'):>8}"
         f" | messages new {value('homecare_ingest_messages_total{outcome=new}'):>7}"
         f" duplicate {value('homecare_ingest_messages_total{outcome=duplicate}'):>5}"
-        f" | quarantined {quarantined:>5}",
+        f" | quarantined {quarantined:>5} | findings {findings:>5} | alerts open {alerts:>4}",
         flush=True,
     )

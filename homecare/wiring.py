@@ -20,7 +20,9 @@ if TYPE_CHECKING:
 __all__ = ["alerts_config", "ingest_config", "mqtt_config", "rules_config"]
 
 
-def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
+def mqtt_config(
+    settings: Settings, client_id: str | None = None, fresh_session: bool = False
+) -> MqttConfig:
     """mqtt_config is the ingest's broker connection and session from the settings."""
     host, port, username, password, tls = parse_mqtt_url(settings.mqtt_url)
     return MqttConfig(
@@ -36,14 +38,17 @@ def mqtt_config(settings: Settings, client_id: str | None = None) -> MqttConfig:
         receive_maximum=settings.mqtt_receive_maximum,
         keepalive_s=settings.mqtt_keepalive_s,
         tls_ca_file=settings.mqtt_tls_ca_file,
+        fresh_session=fresh_session,
     )
 
 
-def ingest_config(settings: Settings, client_id: str | None = None) -> IngestConfig:
+def ingest_config(
+    settings: Settings, client_id: str | None = None, fresh_session: bool = False
+) -> IngestConfig:
     """ingest_config is one ingest worker's configuration from the settings."""
     return IngestConfig(
         database_url=settings.database_url,
-        mqtt=mqtt_config(settings, client_id),
+        mqtt=mqtt_config(settings, client_id, fresh_session),
         limits=ParseLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
             max_future_skew=timedelta(seconds=settings.ingest_max_future_skew_s),

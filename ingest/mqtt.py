@@ -52,6 +52,10 @@ class MqttConfig:
     protocol: str = "5"
     shared_group: str = ""
     session_expiry_s: int = 7 * 24 * 3600
+    # True discards the broker's session at the first connect (queued messages and any
+    # subscription left by an earlier configuration, e.g. another shared group); reconnects
+    # after that resume the session as usual. For demos, never for a production worker.
+    fresh_session: bool = False
     receive_maximum: int = 2000
     keepalive_s: int = 30
     tls_ca_file: str | None = None
@@ -144,7 +148,7 @@ class MqttSource:
             mqtt.CallbackAPIVersion.VERSION2,  # type: ignore[attr-defined]
             client_id=self.config.client_id,
             protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
+            clean_session=None if v5 else False,  # 3.1.1 has no "first connect only"
             manual_ack=True,
         )
         if self.config.username:
@@ -165,7 +169,10 @@ class MqttSource:
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = self.config.session_expiry_s
         properties.ReceiveMaximum = self.config.receive_maximum
-        return {"clean_start": False, "properties": properties}
+        return {
+            "clean_start": mqtt.MQTT_CLEAN_START_FIRST_ONLY if self.config.fresh_session else False,
+            "properties": properties,
+        }
 
     def _on_connect(
         self,

@@ -206,9 +206,7 @@ def _reading(message: ParsedMessage, reading: DeviceReading, patient: uuid.UUID)
     )
 
 
-def _insert_readings(
-    conn: psycopg.Connection[Any], readings: list[Reading]
-) -> list[bool]:
+def _insert_readings(conn: psycopg.Connection[Any], readings: list[Reading]) -> list[bool]:
     """_insert_readings stores the readings; returns, for each, whether it was stored.
 
     The common case (nothing conflicts) costs one statement and no result rows; only when the
