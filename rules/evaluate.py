@@ -93,7 +93,7 @@ def _lookback(rule: Any) -> timedelta:
             return rule.persistence.sustained + rule.persistence.within
         return rule.persistence.within
     if isinstance(rule, BaselineChangeRule):
-        return rule.over + rule.baseline
+        return rule.over + rule.baseline + rule.persistence.within
     if isinstance(rule, News2Rule):
         return rule.within
     if isinstance(rule, MissingRule):
@@ -241,7 +241,7 @@ def _baseline_change(
     rule: BaselineChangeRule, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
     readings = series.of(rule.type)
-    verdicts: list[bool] = []
+    verdicts: list[tuple[datetime, bool]] = []
     timeline = []
     for reading in readings:
         if reading.time > until:
@@ -257,8 +257,10 @@ def _baseline_change(
         if rule.relative:
             delta = delta / baseline if baseline else 0.0
         meets = delta >= rule.change if rule.change > 0 else delta <= rule.change
-        verdicts.append(meets)
-        recent = verdicts[-rule.persistence.of :]
+        verdicts.append((reading.time, meets))
+        # The last `of` verdicts, but none older than `within`: what any start can recompute.
+        oldest = reading.time - rule.persistence.within
+        recent = [m for t, m in verdicts[-rule.persistence.of :] if t >= oldest]
         holds = meets and sum(recent) >= rule.persistence.count
         if reading.time >= start:
             timeline.append(

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Protocol
 
+import catalogue
 from devices.sim.clock import DAY_MS
 from devices.sim.episodes import RELATIVE_TYPES, RR_FEVER_GAIN
 from devices.sim.equipment import NOISE_SD
@@ -66,20 +67,7 @@ DRIFT: Mapping[str, tuple[float, float]] = MappingProxyType(
         "pain_score": (0.5, 4.0),
         "range_of_motion": (2.0, 5.0),
         "wound_area": (0.04, 7.0),
-        **{
-            item: (0.6, 5.0)
-            for item in (
-                "esas_pain",
-                "esas_tiredness",
-                "esas_drowsiness",
-                "esas_nausea",
-                "esas_appetite",
-                "esas_shortness_of_breath",
-                "esas_depression",
-                "esas_anxiety",
-                "esas_wellbeing",
-            )
-        },
+        **{item: (0.6, 5.0) for item in catalogue.ESAS_ITEMS},
     }
 )
 
