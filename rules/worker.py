@@ -6,6 +6,12 @@ result. So several workers (beside several ingest workers) can run at once: they
 between them, never evaluate one patient twice at the same time, and whichever runs, the stored
 findings are the same. The packs are re-read when their files change; a bad edit is logged and
 the packs in force stay.
+
+An idle worker wakes on a NOTIFY: a trigger on ``reading_changes`` (migration 0007) sends
+``homecare_reading_changes`` when an announcement commits, and the worker LISTENs on a
+connection of its own. Polling alone cost up to ``poll_s`` (0.5 s) per alert, the largest share
+of the alert latency measured by ``bench/alert_latency.py``; the poll stays as the fallback, so
+a notify lost with a dropped connection delays an evaluation by at most ``poll_s``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,11 @@ from rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
 __all__ = ["RulesConfig", "RulesWorker"]
 
 log = logging.getLogger(__name__)
+
+# The channel migration 0007's trigger on reading_changes notifies.
+WAKEUP_CHANNEL = "homecare_reading_changes"
+# While waiting for a notify, ``stop`` is checked this often (a notify itself wakes at once).
+_STOP_CHECK_S = 0.2
 
 
 def _utc_now() -> datetime:
@@ -69,6 +80,7 @@ class RulesWorker:
         self.stats = RulesStats()
         self._packs_mtime = self._mtime()
         self._conn: psycopg.Connection[Any] | None = None
+        self._listener: psycopg.Connection[Any] | None = None
         self._last_tick = datetime.min.replace(tzinfo=UTC)
 
     def run(self, stop: threading.Event) -> None:
@@ -77,15 +89,39 @@ class RulesWorker:
         log.info("rules worker running", extra={"packs": sorted(self.packs.packs)})
         while not stop.is_set():
             try:
+                # LISTEN before looking, so an announcement committed during the pass still wakes
+                # the wait that follows it.
+                self._listening()
                 self.reload_if_changed()
                 self.tick_if_due()
                 if self.run_once() == 0:
-                    stop.wait(self.config.poll_s)
+                    self.wait_for_changes(stop)
             except psycopg.Error as exc:
                 log.warning("rules pass failed; retrying", extra={"error": str(exc)})
                 self._drop_connection()
                 stop.wait(min(5.0, self.config.poll_s * 4))
         self._drop_connection()
+
+    def wait_for_changes(self, stop: threading.Event) -> bool:
+        """wait_for_changes waits for a notify that readings were announced, at most ``poll_s``
+        (the fallback poll) and not past ``stop``; True when a notify came."""
+        listener = self._listening()
+        deadline = time.monotonic() + self.config.poll_s
+        while not stop.is_set():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            woke = False
+            for _ in listener.notifies(timeout=min(remaining, _STOP_CHECK_S), stop_after=1):
+                woke = True
+            if woke:
+                # One pass serves every notify already delivered (their transactions committed):
+                # drop them rather than wake once for each. Not inside the loop above: the
+                # generator holds the connection's lock until it ends.
+                for _ in listener.notifies(timeout=0):
+                    pass
+                return True
+        return False
 
     def run_once(self) -> int:
         """run_once evaluates up to ``batch_patients`` announced patients; returns how many."""
@@ -163,13 +199,22 @@ class RulesWorker:
             )
         return self._conn
 
+    def _listening(self) -> psycopg.Connection[Any]:
+        if self._listener is None or self._listener.closed:
+            self._listener = store.connect(
+                self.config.database_url, autocommit=True, application_name="homecare-rules-wake"
+            )
+            self._listener.execute(f"LISTEN {WAKEUP_CHANNEL}")
+        return self._listener
+
     def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        for conn in (self._conn, self._listener):
+            if conn is not None:
+                conn.close()
+        self._conn = self._listener = None
 
     def close(self) -> None:
-        """close releases the worker's connection."""
+        """close releases the worker's connections."""
         self._drop_connection()
 
 
