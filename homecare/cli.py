@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 import store
 from homecare.logs import configure_logging
+from homecare.scheduler import SchedulerConfig, run_scheduler
 from homecare.settings import Settings, load_settings
 
 __all__ = ["main"]
@@ -77,7 +78,12 @@ def _parser() -> argparse.ArgumentParser:
     alerts = commands.add_parser("alerts", help="run one alerts worker (findings to alerts)")
     alerts.set_defaults(run=_alerts)
 
-    run = commands.add_parser("run", help="ingest, rules and alerts in one process")
+    scheduler = commands.add_parser(
+        "scheduler", help="periodic store jobs: aggregate refresh, retention"
+    )
+    scheduler.set_defaults(run=_scheduler)
+
+    run = commands.add_parser("run", help="ingest, rules, alerts and scheduler in one process")
     run.set_defaults(run=_run)
 
     evaluate = commands.add_parser(
@@ -224,6 +230,21 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
+    stop = _stop_on_signals()
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-jobs")
+    run_scheduler(_scheduler_config(settings), stop)
+    return 0
+
+
+def _scheduler_config(settings: Settings) -> SchedulerConfig:
+    return SchedulerConfig(
+        database_url=settings.database_url,
+        retention_days=settings.retention_days,
+        dedup_window_days=settings.dedup_window_days,
+    )
+
+
 def _run(settings: Settings, args: argparse.Namespace) -> int:
     from alerts import AlertsWorker
     from homecare.wiring import alerts_config, ingest_config, rules_config
@@ -237,6 +258,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     workers = [
         threading.Thread(target=RulesWorker(rules_config(settings)).run, args=(stop,)),
         threading.Thread(target=AlertsWorker(alerts_config(settings)).run, args=(stop,)),
+        threading.Thread(target=run_scheduler, args=(_scheduler_config(settings), stop)),
     ]
     for worker in workers:
         worker.start()

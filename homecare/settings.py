@@ -58,6 +58,8 @@ class Settings(BaseSettings):
 
     compress_after_days: int = Field(default=30, ge=1)
     retention_days: int = Field(default=3650, ge=1)
+    # How long message ids are remembered for de-duplication (a resend after that is stored).
+    dedup_window_days: int = Field(default=30, ge=1)
 
     rules_packs_dir: str | None = None  # default: the packs shipped in rules/packs
     rules_late_after_h: float = Field(default=6.0, gt=0)
