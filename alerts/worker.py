@@ -26,6 +26,7 @@ from alerts.dispatch import Channel, Dispatcher
 from alerts.mail import EmailChannel
 from alerts.service import AlertService
 from alerts.webhook import WebhookChannel
+from rules.packs import PackError
 
 __all__ = ["AlertsWorker", "channels_for"]
 
@@ -53,6 +54,9 @@ class AlertsWorker:
         self.processed = 0
         self._local = threading.local()
         self._all_lock = threading.Lock()
+        self._packs_signature = tuple(
+            (f.name, f.stat().st_mtime_ns) for f in sorted(config.packs_dir.glob("*.yaml"))
+        )
         self._all: list[psycopg.Connection[Any]] = []
 
     def run(self, stop: threading.Event) -> None:
@@ -62,6 +66,7 @@ class AlertsWorker:
         every = self.config.housekeeping_every_s
         scheduler.add_job(self.housekeeping, "interval", seconds=every, max_instances=1)
         scheduler.add_job(self.dispatch, "interval", seconds=min(every, 1.0), max_instances=1)
+        scheduler.add_job(self.reload_packs_if_changed, "interval", seconds=every, max_instances=1)
         scheduler.start()
         log.info("alerts worker running")
         try:
@@ -91,6 +96,21 @@ class AlertsWorker:
                 done += 1
         self.processed += done
         return done
+
+    def reload_packs_if_changed(self) -> bool:
+        """reload_packs_if_changed follows edits of the rule packs (which rules may resolve by
+        themselves), as the rules worker does; a pack that does not validate changes nothing."""
+        files = sorted(self.config.packs_dir.glob("*.yaml"))
+        signature = tuple((f.name, f.stat().st_mtime_ns) for f in files)
+        if signature == self._packs_signature:
+            return False
+        self._packs_signature = signature  # a bad edit is reported once, not every pass
+        try:
+            self.service.reload_rules()
+        except PackError as exc:
+            log.error("rule packs not reloaded; the previous ones stay", extra={"error": str(exc)})
+            return False
+        return True
 
     def housekeeping(self) -> None:
         """housekeeping is the scheduled job: hold-time resolutions, escalations, silences."""
