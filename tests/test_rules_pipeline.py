@@ -4,7 +4,10 @@ workers, backlogs and overrides."""
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
 import threading
 import uuid
 from collections.abc import Callable
@@ -221,51 +224,26 @@ def test_missing_data_fires_from_the_periodic_tick(
     assert store.flavour(db) == "postgres"
 
 
+def homecare_replay(database_url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "homecare", "replay", "--since", "2026-09-30", "--until",
+         NOW.isoformat()],
+        env=os.environ | {"HOMECARE_DATABASE_URL": database_url, "HOMECARE_LOG_LEVEL": "WARNING"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+
+
 def test_the_replay_command_reports_agreement(
     db: psycopg.Connection[Any], database_url: str
 ) -> None:
-    import os
-    import subprocess
-    import sys
-
     feed(db, database_url, "scale-1", order=lambda days: days)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homecare",
-            "replay",
-            "--since",
-            "2026-09-30",
-            "--until",
-            NOW.isoformat(),
-        ],
-        env=os.environ | {"HOMECARE_DATABASE_URL": database_url, "HOMECARE_LOG_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = homecare_replay(database_url)
     assert result.returncode == 0, result.stderr
     assert "replayed 1 patients:" in result.stdout
     assert ", 0 only stored, 0 only replayed" in result.stdout
 
     # Tamper with history: the replay must notice, and exit non-zero.
     db.execute("UPDATE findings SET retracted_at = now() WHERE rule_id = 'hf.weight_gain'")
-    tampered = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "homecare",
-            "replay",
-            "--since",
-            "2026-09-30",
-            "--until",
-            NOW.isoformat(),
-        ],
-        env=os.environ | {"HOMECARE_DATABASE_URL": database_url, "HOMECARE_LOG_LEVEL": "WARNING"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    tampered = homecare_replay(database_url)
     assert tampered.returncode == 3
     assert "only replayed" in tampered.stdout and "hf.weight_gain active" in tampered.stdout

@@ -281,7 +281,35 @@ def derive_mosquitto_options(base_config: Path = DEPLOY_MOSQUITTO_CONF) -> list[
     return kept
 
 
-class PrivateMosquitto:
+class _Managed:
+    """_Managed: a private service as a context manager — started on enter, stopped on exit,
+    and its process reaped even when stopping fails."""
+
+    _proc: subprocess.Popen[bytes] | None
+
+    def start(self, timeout: float = ...) -> None:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - defined by subclasses
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self.stop()
+        finally:
+            _reap(self._proc)
+
+
+class PrivateMosquitto(_Managed):
     """A private mosquitto broker on a free 127.0.0.1 port, configured like production.
 
     The generated config (``<work_dir>/mosquitto.conf``) is the deploy config's host-independent
@@ -470,21 +498,6 @@ class PrivateMosquitto:
         """Everything the broker logged so far (all runs of this instance)."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.stop()
-        finally:
-            _reap(self._proc)
-
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
         return f"<PrivateMosquitto {self.host}:{self.port} {state} in {self.work_dir}>"
@@ -527,7 +540,7 @@ def _can_traverse(path: Path, uid: int, gids: set[int]) -> bool:
     return True
 
 
-class PrivatePostgres:
+class PrivatePostgres(_Managed):
     """A throwaway PostgreSQL cluster on a free 127.0.0.1 port, trust auth, superuser
     ``postgres``.
 
@@ -790,21 +803,6 @@ class PrivatePostgres:
     def log_text(self) -> str:
         """Everything the server logged so far."""
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        try:
-            self.stop()
-        finally:
-            _reap(self._proc)
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
