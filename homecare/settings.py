@@ -75,6 +75,16 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+    # Lifetime of a sign-in (dashboard session or POST /api/v1/auth/login token), and default
+    # lifetime of a token from `homecare token create`.
+    api_session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30)
+    api_token_ttl_days: float = Field(default=30.0, gt=0, le=366)
+    api_default_time_zone: str = "America/Montreal"
+    api_default_locale: Literal["fr-CA", "en"] = "fr-CA"
+    api_db_pool_size: int = Field(default=10, ge=1, le=200)
+    # Sign-in lockout: this many failed passwords in a row lock the account for the minutes.
+    api_max_failed_logins: int = Field(default=10, ge=1)
+    api_lockout_min: float = Field(default=15.0, gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -92,6 +102,17 @@ class Settings(BaseSettings):
             raise ValueError(f"must be an mqtt:// or mqtts:// URL, got scheme {parts.scheme!r}")
         if not parts.hostname:
             raise ValueError("has no host")
+        return value
+
+    @field_validator("api_default_time_zone")
+    @classmethod
+    def _time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r}") from None
         return value
 
     @field_validator("mqtt_client_id")
