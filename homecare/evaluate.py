@@ -11,6 +11,12 @@ with each baseline, and the findings are scored against the simulator's labels
   in a week, the rule of thumb whose sensitivity trials put around 20 %;
 - *single readings*: the shipped packs with every persistence requirement removed, i.e. plain
   thresholds that fire on one reading.
+
+and one bound, which is not a rule set: the *oracle* alerts at the first stored reading after each
+episode's onset, knowing the labels. No detector that waits for the deterioration to begin can do
+better, so its share caught in time is the ceiling the simulated cohort allows: an episode that
+reaches the ER within a day of its onset, or whose patient sent nothing in between, cannot be
+caught 24 h ahead by any rule.
 """
 
 from __future__ import annotations
@@ -26,15 +32,16 @@ import psycopg
 
 import store
 from devices.sim import SimConfig, Simulation
-from ingest import Delivery, ParseLimits, parse_message, write_batch
+from ingest import Delivery, ParseLimits, Reading, parse_message, write_batch
 from rules import PackSet, PatientContext, evaluate_patient, load_packs
-from rules.harness import Alert, Group, Labels, parse_labels, score
+from rules.harness import Alert, Group, Labels, parse_labels, score, score_kinds
 from rules.packs import Pack, Persistence
 from rules.repository import load_readings
 
 __all__ = ["EvaluationResult", "baseline_packs", "evaluate_cohort"]
 
 _BATCH = 1000
+ORACLE = "oracle: first reading after onset (upper bound)"
 _LATE_AFTER = timedelta(hours=6)
 
 
@@ -45,6 +52,7 @@ class EvaluationResult:
     labels: Labels
     results: dict[str, tuple[Group, dict[str, Group], dict[str, Group]]]
     readings: int
+    kinds: dict[str, dict[str, Group]]  # rule set -> episode kind -> figures
 
 
 def baseline_packs(shipped: PackSet) -> dict[str, PackSet]:
@@ -109,7 +117,7 @@ def evaluate_cohort(
             labels = parse_labels(simulation.labels())
             shipped = load_packs()
             sets = {"shipped packs": shipped, **baseline_packs(shipped)}
-            alerts: dict[str, list[Alert]] = {label: [] for label in sets}
+            alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE)}
             for patient_id, key in keys.items():
                 context = _context(conn, patient_id)
                 readings = load_readings(
@@ -117,8 +125,10 @@ def evaluate_cohort(
                 )
                 for label, packs in sets.items():
                     alerts[label].extend(_alerts(packs, context, readings, key, labels))
+                alerts[ORACLE].extend(_oracle(readings, key, labels))
         results = {label: score(found, labels) for label, found in alerts.items()}
-        return EvaluationResult(labels, results, stored)
+        kinds = {label: score_kinds(found, labels) for label, found in alerts.items()}
+        return EvaluationResult(labels, results, stored, kinds)
     finally:
         _drop_database(admin_url, name)
 
@@ -130,6 +140,17 @@ def _alerts(
     for finding in findings:
         if finding.state == "active":
             yield Alert(key, finding.rule_id, finding.severity, finding.evidence_time)
+
+
+def _oracle(readings: list[Reading], key: str, labels: Labels) -> Iterator[Alert]:
+    """_oracle alerts at each episode's first stored reading at or after its onset."""
+    times = sorted({reading.time for reading in readings})
+    for episode in labels.episodes:
+        if episode.patient != key:
+            continue
+        first = next((t for t in times if episode.onset <= t <= episode.er_visit), None)
+        if first is not None:
+            yield Alert(key, "oracle.first_reading", "high", first)
 
 
 def _context(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> PatientContext:
@@ -204,6 +225,14 @@ def format_report(result: EvaluationResult) -> str:
     for label, (overall, programs, rules) in result.results.items():
         lines += [f"== {label}", header, _row("all programs", overall)]
         lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
+        if label in ("shipped packs", ORACLE):
+            lines.append("  by episode kind (caught in time / episodes, median lead):")
+            for kind, group in sorted(result.kinds[label].items()):
+                lead = group.median_lead_days
+                lines.append(
+                    f"    {kind:<30} {group.caught:>4} / {group.episodes:<4}"
+                    f" {'-' if lead is None else format(lead, '.1f'):>6} d"
+                )
         if label == "shipped packs":
             lines.append("  by rule (episodes caught in time / false alerts):")
             for rule_id, group in sorted(rules.items()):

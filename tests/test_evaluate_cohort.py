@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from homecare.evaluate import evaluate_cohort, format_report
+from homecare.evaluate import ORACLE, evaluate_cohort, format_report
 from tests.conftest import BASE_URL
 
 
@@ -18,6 +18,7 @@ def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> N
         "shipped packs",
         "classic weight rule (heart failure)",
         "single readings, no persistence",
+        ORACLE,
     }
     shipped, _, rules = result.results["shipped packs"]
     assert shipped.episodes == len(result.labels.episodes)
@@ -27,5 +28,12 @@ def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> N
     assert all("." in rule_id for rule_id in rules)
     _, _, classic_rules = result.results["classic weight rule (heart failure)"]
     assert set(classic_rules) <= {"classic.weight_2lb_day", "classic.weight_5lb_week"}
+    # The oracle alerts once per episode that has a reading after its onset, never falsely, and
+    # no rule set can be caught in time more often (its alerts may start 12 h before onset, so
+    # compare per kind against what the oracle could see at all).
+    oracle, _, _ = result.results[ORACLE]
+    assert oracle.false_alerts == 0 and oracle.lookalike_alerts == 0
+    assert oracle.alerts <= len(result.labels.episodes)
+    assert sum(g.episodes for g in result.kinds[ORACLE].values()) == oracle.episodes
     report = format_report(result)
     assert "== shipped packs" in report and "all programs" in report

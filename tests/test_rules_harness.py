@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rules.harness import Alert, Episode, Labels, Lookalike, score
+from rules.harness import Alert, Episode, Labels, Lookalike, score, score_kinds
 
 D0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -62,3 +62,16 @@ def test_an_alert_just_before_onset_counts_and_one_long_before_does_not() -> Non
     too_early = [Alert("p1", "hf.hr_rise", "medium", day(10) - timedelta(hours=13))]
     overall, _, _ = score(too_early, LABELS)
     assert overall.caught == 0 and overall.false_alerts == 1
+
+
+def test_figures_by_episode_kind_match_a_hand_count() -> None:
+    alerts = [
+        Alert("p1", "hf.weight_gain", "high", day(13)),  # e1 caught, lead 4 d
+        Alert("p2", "copd.spo2_drop", "high", day(7.5)),  # e2 too late, lead 0.5 d
+        Alert("p3", "dm.hypo", "low", day(20.1)),  # e3: below the severity floor
+    ]
+    kinds = score_kinds(alerts, LABELS)
+    assert (kinds["hf_decompensation"].episodes, kinds["hf_decompensation"].caught) == (1, 1)
+    assert kinds["hf_decompensation"].lead_days == [4.0]
+    assert (kinds["copd_exacerbation"].caught, kinds["copd_exacerbation"].lead_days) == (0, [0.5])
+    assert (kinds["hypoglycaemia"].episodes, kinds["hypoglycaemia"].lead_days) == (1, [])
