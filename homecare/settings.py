@@ -47,6 +47,11 @@ class Settings(BaseSettings):
     mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
     mqtt_keepalive_s: int = Field(default=30, ge=5)
     mqtt_tls_ca_file: str | None = None
+    # The broker's dynamic-security admin account (mqtt://homecare-admin:pw@host:1883): used to
+    # issue, rotate and revoke device credentials (devices.credentials). Only the API, the demo
+    # and `homecare broker` need it; never give it to ingest workers or devices.
+    mqtt_admin_url: str | None = None
+    mqtt_admin_timeout_s: float = Field(default=5.0, gt=0)
 
     ingest_batch_max_messages: int = Field(default=1000, ge=1)
     ingest_batch_max_wait_ms: int = Field(default=50, ge=1)
@@ -94,9 +99,11 @@ class Settings(BaseSettings):
             raise ValueError(f"must be a postgresql:// URL, got scheme {scheme!r}")
         return value
 
-    @field_validator("mqtt_url")
+    @field_validator("mqtt_url", "mqtt_admin_url")
     @classmethod
-    def _mqtt_url(cls, value: str) -> str:
+    def _mqtt_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         parts = urlsplit(value)
         if parts.scheme not in ("mqtt", "mqtts"):
             raise ValueError(f"must be an mqtt:// or mqtts:// URL, got scheme {parts.scheme!r}")
