@@ -1,0 +1,72 @@
+"""App: ``create_app`` assembles the API — config, pool, error handlers, routers.
+
+Nothing is built at import time: ``homecare api`` (and each test) calls ``create_app`` with its
+own settings, and the lifespan opens the database pool and closes it and the live stream on
+shutdown. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the nurse
+dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from alerts import AlertsConfig, AlertService
+from api.config import ApiConfig
+from api.db import open_pool
+from api.errors import install_error_handlers
+from api.live import LiveHub
+
+if TYPE_CHECKING:
+    from homecare.settings import Settings
+
+__all__ = ["API_PREFIX", "create_app"]
+
+API_PREFIX = "/api/v1"
+
+
+def create_app(settings: Settings | ApiConfig) -> FastAPI:
+    """create_app is the whole API (and dashboard) for ``settings`` (or a ready ApiConfig)."""
+    config = settings if isinstance(settings, ApiConfig) else ApiConfig.from_settings(settings)
+    alerts_config = config.alerts or AlertsConfig(
+        database_url=config.database_url, packs_dir=config.packs_dir, clock=config.clock
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.pool = open_pool(config.database_url, config.pool_size)
+        try:
+            yield
+        finally:
+            app.state.live.stop()
+            app.state.pool.close()
+
+    app = FastAPI(
+        title="Homecare RPM API",
+        version="1",
+        description="REST API of Homecare RPM (DESIGN §4). Every error is JSON"
+        ' {"code", "message"}; every list is {"data": [...], "next_cursor": ...}.',
+        lifespan=lifespan,
+    )
+    app.state.config = config
+    app.state.alerts = AlertService(alerts_config)
+    app.state.live = LiveHub(config.database_url)
+    install_error_handlers(app)
+    _include_routers(app)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from api.routes import auth
+
+    for module in (auth,):
+        app.include_router(module.router, prefix=API_PREFIX)
+    # Dashboard (issue 6, part C): server-rendered pages, built on this app and api.auth.
+    if importlib.util.find_spec("api.dashboard") is not None:
+        from api.dashboard import router as dashboard_router  # type: ignore[import-not-found,unused-ignore]
+
+        app.include_router(dashboard_router)

@@ -1,0 +1,70 @@
+"""Config: the API's own typed configuration, built from the process's Settings.
+
+The API never reads Settings past this point, so tests build an app from a plain ``ApiConfig``
+just as ``homecare api`` does from the environment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from alerts import AlertsConfig
+    from homecare.settings import Settings
+
+__all__ = ["ApiConfig"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    """ApiConfig: what the API needs to serve — database, lifetimes, defaults, packs directory.
+
+    ``cookie_secure`` marks the session cookie Secure (HTTPS only); it is on in production.
+    ``alerts`` is the alerts stage's config, the same the workers run with (a silence that ends
+    from the API pages through the same routes). ``settings`` is the process's Settings, handed
+    as they are to the broker's device-credentials module (``devices.credentials``), which
+    reads its own options from them; None in tests that issue no device credentials.
+    """
+
+    database_url: str
+    packs_dir: Path
+    session_ttl: timedelta = timedelta(hours=12)
+    token_ttl: timedelta = timedelta(days=30)
+    default_time_zone: str = "America/Montreal"
+    default_locale: str = "fr-CA"
+    pool_size: int = 10
+    max_failed_logins: int = 10
+    lockout: timedelta = timedelta(minutes=15)
+    cookie_secure: bool = False
+    alerts: AlertsConfig | None = None
+    clock: Callable[[], datetime] = field(default=_now)
+    settings: Settings | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiConfig:
+        """from_settings builds the API's config from the process's settings."""
+        from homecare.wiring import alerts_config
+        from rules.packs import DEFAULT_PACKS
+
+        return cls(
+            database_url=settings.database_url,
+            packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+            session_ttl=timedelta(hours=settings.api_session_ttl_h),
+            token_ttl=timedelta(days=settings.api_token_ttl_days),
+            default_time_zone=settings.api_default_time_zone,
+            default_locale=settings.api_default_locale,
+            pool_size=settings.api_db_pool_size,
+            max_failed_logins=settings.api_max_failed_logins,
+            lockout=timedelta(minutes=settings.api_lockout_min),
+            cookie_secure=settings.env == "production",
+            alerts=alerts_config(settings),
+            settings=settings,
+        )

@@ -1,0 +1,42 @@
+"""Db: the API's connection pool and the per-request connection dependency.
+
+Route handlers are plain (sync) functions run in FastAPI's thread pool; each takes one
+connection from a bounded pool for the request. Connections are in autocommit mode: a handler
+that changes several rows does it in one ``conn.transaction()`` (the alerts stage's service does
+the same), and a read-only handler costs no transaction round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import Depends, Request
+from psycopg_pool import ConnectionPool
+
+__all__ = ["Conn", "open_pool"]
+
+
+def open_pool(database_url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
+    """open_pool opens the pool (connections are made on demand, checked before use)."""
+    pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+        database_url,
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "application_name": "homecare-api"},
+        check=ConnectionPool.check_connection,
+        timeout=10.0,
+        open=False,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def _connection(request: Request) -> Iterator[psycopg.Connection[Any]]:
+    pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
+    with pool.connection() as conn:
+        yield conn
+
+
+Conn = Annotated[psycopg.Connection[Any], Depends(_connection)]

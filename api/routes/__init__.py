@@ -1,0 +1,1 @@
+"""Routes: one router module per resource, all under ``/api/v1``."""

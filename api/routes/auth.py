@@ -1,0 +1,109 @@
+"""Auth routes: sign in (token and session cookie), sign out, and who am I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Body, Response
+from pydantic import BaseModel, Field
+
+from api import accounts, audit
+from api.auth import SESSION_COOKIE, Config, CurrentPrincipal
+from api.db import Conn
+from api.errors import ERROR_RESPONSES, Unauthorized
+
+router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
+
+
+class LoginIn(BaseModel):
+    """LoginIn: a user's name and password."""
+
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class MeOut(BaseModel):
+    """MeOut: the signed-in user as the dashboard needs them."""
+
+    id: str
+    username: str
+    display_name: str
+    role: str
+    care_teams: list[str]
+    locale: str
+    time_zone: str
+
+
+class LoginOut(BaseModel):
+    """LoginOut: the bearer token (shown once) and when it expires."""
+
+    token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+
+
+def me_out(principal: accounts.Principal) -> MeOut:
+    """me_out is the public view of a principal."""
+    return MeOut(
+        id=str(principal.user_id),
+        username=principal.username,
+        display_name=principal.display_name,
+        role=principal.role,
+        care_teams=sorted(principal.care_teams),
+        locale=principal.locale,
+        time_zone=principal.time_zone,
+    )
+
+
+def set_session_cookie(response: Response, issued: accounts.IssuedToken, config: Config) -> None:
+    """set_session_cookie puts the session token in an httponly, SameSite=Strict cookie."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        issued.token,
+        max_age=int(config.session_ttl.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=config.cookie_secure,
+        path="/",
+    )
+
+
+def sign_in(conn: Conn, config: Config, username: str, password: str) -> accounts.IssuedToken:
+    """sign_in checks a password and issues a session token (shared with the dashboard)."""
+    result = accounts.login(
+        conn,
+        username.strip().lower(),
+        password,
+        ttl=config.session_ttl,
+        now=config.clock(),
+        max_failed=config.max_failed_logins,
+        lockout=config.lockout,
+    )
+    if result.locked_until is not None:
+        raise Unauthorized("too many failed sign-ins; try again later", code="account_locked")
+    if result.token is None:
+        raise Unauthorized("unknown user or wrong password", code="login_failed")
+    audit.record(conn, f"user:{username.strip().lower()}", "auth.login", "auth/session")
+    return result.token
+
+
+@router.post("/login", summary="Sign in with a password; returns a token and sets a cookie")
+def login(
+    body: Annotated[LoginIn, Body()], response: Response, conn: Conn, config: Config
+) -> LoginOut:
+    issued = sign_in(conn, config, body.username, body.password)
+    set_session_cookie(response, issued, config)
+    return LoginOut(token=issued.token, expires_at=issued.expires_at)
+
+
+@router.post("/logout", status_code=204, summary="Revoke the token in use")
+def logout(principal: CurrentPrincipal, response: Response, conn: Conn, config: Config) -> None:
+    accounts.revoke_token(conn, principal.token_id, config.clock())
+    audit.record(conn, principal, "auth.logout", "auth/session")
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+@router.get("/me", summary="The signed-in user")
+def me(principal: CurrentPrincipal) -> MeOut:
+    return me_out(principal)
