@@ -83,8 +83,32 @@ def _parser() -> argparse.ArgumentParser:
     )
     scheduler.set_defaults(run=_scheduler)
 
-    run = commands.add_parser("run", help="ingest, rules, alerts and scheduler in one process")
+    run = commands.add_parser(
+        "run", help="ingest, rules, alerts, scheduler and the API in one process"
+    )
     run.set_defaults(run=_run)
+
+    api = commands.add_parser(
+        "api", help="serve the REST API, the live stream and the dashboard (HOMECARE_API_HOST/PORT)"
+    )
+    api.set_defaults(run=_api)
+
+    token = commands.add_parser("token", help="API tokens")
+    token_commands = token.add_subparsers(dest="token_command", required=True)
+    token_create = token_commands.add_parser(
+        "create", help="print a new API token for a user (created if needed)"
+    )
+    token_create.add_argument(
+        "--role", required=True, choices=("nurse", "physician", "analyst", "admin")
+    )
+    token_create.add_argument("--user", help="username (default: cli-<role>)")
+    token_create.add_argument(
+        "--care-team", action="append", default=[], help="add the user to this team (repeatable)"
+    )
+    token_create.add_argument(
+        "--days", type=float, default=None, help="lifetime (default HOMECARE_API_TOKEN_TTL_DAYS)"
+    )
+    token_create.set_defaults(run=_token_create)
 
     evaluate = commands.add_parser(
         "evaluate", help="score the rules on a labelled simulated cohort, with baselines"
@@ -255,10 +279,18 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-run")
     with store.connect(settings.database_url, autocommit=True) as conn:
         store.migrate(conn, settings.db_flavour)
+    from api import create_app
+    from api.serve import serve
+
     workers = [
         threading.Thread(target=RulesWorker(rules_config(settings)).run, args=(stop,)),
         threading.Thread(target=AlertsWorker(alerts_config(settings)).run, args=(stop,)),
         threading.Thread(target=run_scheduler, args=(_scheduler_config(settings), stop)),
+        threading.Thread(
+            target=serve,
+            args=(create_app(settings), settings.api_host, settings.api_port, stop),
+            name="api",
+        ),
     ]
     for worker in workers:
         worker.start()
@@ -268,6 +300,45 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         stop.set()
         for worker in workers:
             worker.join(timeout=30)
+    return 0
+
+
+def _api(settings: Settings, args: argparse.Namespace) -> int:
+    from api import create_app
+    from api.serve import serve
+
+    stop = _stop_on_signals()
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-api")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        store.flavour(conn)  # refuses an unmigrated database with a one-line reason
+    serve(create_app(settings), settings.api_host, settings.api_port, stop)
+    return 0
+
+
+def _token_create(settings: Settings, args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from api.bootstrap import TokenError, create_cli_token
+
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-token")
+    ttl = timedelta(days=args.days) if args.days else timedelta(days=settings.api_token_ttl_days)
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        store.flavour(conn)
+        try:
+            issued, notes = create_cli_token(
+                conn,
+                role=args.role,
+                username=args.user,
+                care_teams=args.care_team,
+                ttl=ttl,
+                settings=settings,
+            )
+        except TokenError as exc:
+            print(f"homecare token create: {exc}", file=sys.stderr)
+            return 2
+    for note in notes:
+        print(f"homecare token: {note}", file=sys.stderr)
+    print(issued.token)
     return 0
 
 
