@@ -19,6 +19,7 @@ and interpreter exit, so a failing test never leaves a broker or postmaster runn
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import pwd
 import re
@@ -46,6 +47,7 @@ __all__ = [
     "PrivateMosquitto",
     "PrivatePostgres",
     "ServiceError",
+    "find_dynsec_plugin",
     "find_executable",
     "find_postgres_bindir",
     "free_port",
@@ -126,6 +128,19 @@ def find_executable(name: str) -> Path:
             "or run scripts/test, which does"
         )
     return Path(found)
+
+
+def find_dynsec_plugin() -> Path:
+    """Locate Mosquitto's dynamic-security plugin (Debian: /usr/lib/<triplet>/, in the
+    ``mosquitto`` package). Raises :class:`FileNotFoundError` with an install hint."""
+    name = "mosquitto_dynamic_security.so"
+    for pattern in (f"/usr/lib/*/{name}", f"/usr/lib/{name}", f"/usr/local/lib/{name}"):
+        for found in sorted(Path("/").glob(pattern.lstrip("/"))):
+            return found
+    raise FileNotFoundError(
+        f"{name} not found in /usr/lib/*/ or /usr/local/lib; it ships with Debian's mosquitto "
+        "package (apt-get install mosquitto)"
+    )
 
 
 def _version_key(path: Path) -> tuple[int, ...]:
@@ -322,6 +337,10 @@ class PrivateMosquitto(_Managed):
     - ``extra_config``: more option lines appended at the end (e.g. ``"autosave_interval 1"``).
       mosquitto rejects some options when given twice, so prefer options the deploy config lacks.
 
+    - ``dynsec``: instead of ``users``/``acl_lines``, Mosquitto's dynamic-security plugin with
+      this JSON document as its initial state (``devices.broker_sync.render_dynsec_config``
+      makes one), in ``<work_dir>/dynamic-security.json`` — the production mechanism.
+
     ``restart()`` keeps port and persistence: QoS 1 messages queued for an offline persistent
     session survive a clean restart (SIGTERM makes mosquitto save its database); after
     ``kill()`` only what the last autosave wrote survives - as in production.
@@ -337,6 +356,7 @@ class PrivateMosquitto(_Managed):
         base_config: Path = DEPLOY_MOSQUITTO_CONF,
         extra_config: Sequence[str] = (),
         verbose: bool = False,
+        dynsec: Mapping[str, Any] | None = None,
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         if re.search(r"\s", str(self.work_dir)):
@@ -352,6 +372,11 @@ class PrivateMosquitto(_Managed):
         self.acl_file = self.work_dir / "acl"
         self.persistence_dir = self.work_dir / "data"
         self.log_path = self.work_dir / "mosquitto.log"
+        self.dynsec_file: Path | None = None
+        if dynsec is not None:
+            if self.users or acl_lines is not None:
+                raise ValueError("dynsec replaces users and acl_lines; give one or the other")
+            self.dynsec_file = self.work_dir / "dynamic-security.json"
         self._proc: subprocess.Popen[bytes] | None = None
         # The finalizer must not reference self; it gets this holder of the current process.
         self._holder: list[subprocess.Popen[bytes] | None] = [None]
@@ -359,6 +384,9 @@ class PrivateMosquitto(_Managed):
 
         self.work_dir.mkdir(parents=True, exist_ok=True)
         self.persistence_dir.mkdir(exist_ok=True)
+        if self.dynsec_file is not None and dynsec is not None:
+            self.dynsec_file.write_text(json.dumps(dynsec, indent=1))
+            self.dynsec_file.chmod(0o600)
         self._write_password_file()
         acl = acl_lines if acl_lines is not None else DEPLOY_MOSQUITTO_ACL.read_text().splitlines()
         self.acl_file.write_text("\n".join(acl) + "\n")
@@ -404,10 +432,16 @@ class PrivateMosquitto(_Managed):
             # the work dir (pytest's tmp dirs are 0700 root). "root" disables the switch; for a
             # non-root user the option has no effect at all, so it is only written for root.
             lines.append("user root")
+        if self.dynsec_file is not None:
+            auth = [
+                f"plugin {find_dynsec_plugin()}",
+                f"plugin_opt_config_file {self.dynsec_file}",
+            ]
+        else:
+            auth = [f"password_file {self.password_file}", f"acl_file {self.acl_file}"]
         lines += [
             f"listener {self.port} {self.host}",
-            f"password_file {self.password_file}",
-            f"acl_file {self.acl_file}",
+            *auth,
             f"persistence_location {self.persistence_dir}/",
             # stdout is redirected to log_path, together with errors printed before the log is
             # set up (bad config), so a single file explains any failure.
