@@ -20,6 +20,7 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
@@ -29,9 +30,10 @@ import psycopg
 
 import store
 from alerts import AlertsWorker
+from devices.credentials import BrokerAccounts
 from devices.sim import SimConfig, Simulation, live_window, paced
 from homecare.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
-from homecare.provision import provision_simulation
+from homecare.provision import issue_device_passwords, provision_simulation
 from homecare.settings import Settings
 from homecare.wiring import alerts_config, ingest_config, rules_config
 from rules import RulesWorker
@@ -95,19 +97,33 @@ def _ensure_database(url: str) -> None:
 
 
 def _broker(settings: Settings, data_dir: Path, started: list[EmbeddedService]) -> Settings:
+    """_broker: the configured broker if it answers and the demo may give devices credentials
+    there (HOMECARE_MQTT_ADMIN_URL), else an embedded one with per-device credentials."""
     from ingest import parse_mqtt_url
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
+    reachable = False
     with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=_PROBE_S):
-        print(f"broker     configured MQTT broker at {host}:{port} (MQTT {settings.mqtt_protocol})")
+        reachable = True
+    if reachable and settings.mqtt_admin_url:
+        print(
+            f"broker     configured MQTT broker at {host}:{port} (MQTT {settings.mqtt_protocol}),"
+            " per-device credentials through its dynamic-security plugin"
+        )
         return settings
-    service = start_embedded_broker(data_dir / "broker")
+    if reachable:
+        print(
+            f"broker     configured MQTT broker at {host}:{port} not used: the demo needs"
+            " HOMECARE_MQTT_ADMIN_URL to give its devices credentials there"
+        )
+    service = start_embedded_broker(data_dir / "broker", device_auth=True)
     started.append(service)
     protocol = service.protocol or "5"
-    print(f"broker     embedded {service.name} at {service.url} (MQTT {protocol})")
+    print(f"broker     {service.detail}, listening on {service.address}")
     return settings.model_copy(
         update={
             "mqtt_url": service.url,
+            "mqtt_admin_url": service.admin_url,
             "mqtt_protocol": protocol,
         }
     )
@@ -122,6 +138,7 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
         applied = store.migrate(conn, settings.db_flavour)
         flavour = store.flavour(conn)
         provision_simulation(conn, sim.enrolment(), care_team="demo-team")
+        passwords = _credentials(settings, conn, sim.device_ids())
     print(f"schema     {flavour}, migrations applied now: {len(applied)}")
 
     # One worker with a plain subscription: amqtt has no shared subscriptions, and on a shared
@@ -147,7 +164,8 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     device_ids = sim.device_ids()
-    publisher = DevicePublisher(BrokerAddress(host, port, settings.mqtt_protocol), device_ids)
+    broker = BrokerAddress(host, port, settings.mqtt_protocol, password_for=passwords.get)
+    publisher = DevicePublisher(broker, device_ids)
     publisher.connect()
     stream = paced(sim.messages(), sim.config.start, args.speed, stop)
     publisher_thread = threading.Thread(
@@ -190,6 +208,25 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
         sim.write_labels(args.labels)
         print(f"labels     {args.labels}")
     return 0
+
+
+def _credentials(
+    settings: Settings, conn: psycopg.Connection[Any], device_ids: Sequence[str]
+) -> dict[str, str]:
+    """_credentials issues each simulated device its own broker password, as the API would."""
+    if not settings.mqtt_admin_url:
+        print(
+            "security   WARNING: this broker does not authenticate devices (amqtt fallback);"
+            " NOT the secure configuration - install mosquitto for per-device credentials"
+        )
+        return {}
+    started = time.monotonic()
+    passwords = issue_device_passwords(conn, device_ids, BrokerAccounts.from_settings(settings))
+    print(
+        f"security   {len(passwords)} devices given their own credentials in"
+        f" {time.monotonic() - started:.1f} s; each may publish only under its own id"
+    )
+    return passwords
 
 
 def _simulation(args: argparse.Namespace) -> Simulation:

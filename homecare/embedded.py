@@ -12,7 +12,13 @@ the configured database or broker does not answer, the demo starts its own:
   directory is handed to that user and any parent it cannot traverse gets search-only (o+x).
 * An MQTT broker: ``mosquitto`` when it is on PATH (MQTT 5), else ``amqtt`` (pure Python, MQTT
   3.1.1 only) in a child process, so its asyncio loop is not ours. The handle's ``protocol`` says
-  which MQTT version the caller must speak.
+  which MQTT version the caller must speak. With ``device_auth=True`` (what the demo uses)
+  mosquitto runs like production: anonymous clients refused, accounts in the dynamic-security
+  plugin, seeded with a fresh admin and ingest account (``admin_url`` and ``url`` carry their
+  passwords), so devices get per-device credentials through ``devices.credentials`` exactly as
+  with a deployed broker. amqtt cannot do that (its plugins only know a static per-user topic
+  list, no per-device pattern and no changes while running), so the amqtt fallback admits any
+  client: it is NOT the secure configuration, and says so with a warning.
 
 Every start function returns an :class:`EmbeddedService` (also a context manager) and raises
 :class:`EmbeddedServiceError` with a one-line reason when the service does not come up.
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import atexit
 import importlib.util
+import logging
 import os
 import pwd
 import re
@@ -37,6 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from urllib.parse import quote
 
 __all__ = [
     "EmbeddedService",
@@ -48,6 +56,7 @@ __all__ = [
 ]
 
 HOST = "127.0.0.1"
+logger = logging.getLogger(__name__)
 PG_SUPERUSER = "postgres"
 PG_DATABASE = "homecare"
 # "2026-01-01 10:00:00.123 UTC [42] " (PostgreSQL) or "1767261600: " (mosquitto)
@@ -67,6 +76,10 @@ class EmbeddedService:
     detail: str
     _stop: Callable[[], None] = field(repr=False, compare=False)
     protocol: str | None = None  # MQTT version a broker speaks: "5" or "3.1.1"; None for SQL
+    # A broker with device authentication: its dynamic-security admin account (the ``url`` is
+    # then the ingest account's). None: the broker admits anyone (see the module docstring).
+    admin_url: str | None = field(default=None, repr=False)
+    address: str = ""  # host:port without credentials, for printing
 
     def stop(self) -> None:
         self._stop()
@@ -81,7 +94,13 @@ class EmbeddedService:
 
 
 def _handle(
-    name: str, url: str, detail: str, stop: Callable[[], None], protocol: str | None = None
+    name: str,
+    url: str,
+    detail: str,
+    stop: Callable[[], None],
+    protocol: str | None = None,
+    admin_url: str | None = None,
+    address: str = "",
 ) -> EmbeddedService:
     lock, done = threading.Lock(), [False]
 
@@ -94,7 +113,7 @@ def _handle(
         stop()
 
     atexit.register(once)
-    return EmbeddedService(name, url, detail, once, protocol)
+    return EmbeddedService(name, url, detail, once, protocol, admin_url, address)
 
 
 def free_port(host: str = HOST) -> int:
@@ -361,10 +380,48 @@ asyncio.run(main(int(sys.argv[1])))
 """
 
 
-def _mosquitto_config(work_dir: Path, port: int) -> Path:
+def _dynsec_plugin() -> Path | None:
+    """The dynamic-security plugin shipped with mosquitto (Debian: /usr/lib/<triplet>/)."""
+    name = "mosquitto_dynamic_security.so"
+    for pattern in (f"usr/lib/*/{name}", f"usr/lib/{name}", f"usr/local/lib/{name}"):
+        for found in sorted(Path("/").glob(pattern)):
+            return found
+    return None
+
+
+def _seed_accounts(work_dir: Path, port: int) -> tuple[list[str], str, str]:
+    """Fresh admin and ingest accounts in a new dynamic-security file (no devices yet: the demo
+    issues theirs through devices.credentials). Returns config lines, ingest and admin URLs."""
+    import secrets
+
+    from devices.broker_sync import ServiceAccount, render_dynsec_config, write_dynsec_config
+
+    plugin = _dynsec_plugin()
+    if plugin is None:
+        raise EmbeddedServiceError(
+            "mosquitto's dynamic-security plugin (mosquitto_dynamic_security.so) was not found; "
+            "it ships with Debian's mosquitto package"
+        )
+    passwords = {user: secrets.token_urlsafe(24) for user in ("homecare-admin", "homecare-ingest")}
+    config = render_dynsec_config(
+        [],
+        ServiceAccount.from_password("homecare-admin", passwords["homecare-admin"]),
+        ServiceAccount.from_password("homecare-ingest", passwords["homecare-ingest"]),
+    )
+    state = work_dir / "dynamic-security.json"
+    write_dynsec_config(state, config)
+    urls = {
+        user: f"mqtt://{user}:{quote(password, safe='')}@{HOST}:{port}"
+        for user, password in passwords.items()
+    }
+    lines = ["allow_anonymous false", f"plugin {plugin}", f"plugin_opt_config_file {state}"]
+    return lines, urls["homecare-ingest"], urls["homecare-admin"]
+
+
+def _mosquitto_config(work_dir: Path, port: int, auth: list[str]) -> Path:
     lines = [
         f"listener {port} {HOST}",
-        "allow_anonymous true",  # loopback-only demo broker
+        *(auth or ["allow_anonymous true"]),  # without auth: a loopback-only demo broker
         "persistence true",
         f"persistence_location {work_dir}/",
         "max_queued_messages 1000000",
@@ -378,21 +435,41 @@ def _mosquitto_config(work_dir: Path, port: int) -> Path:
 
 
 def start_embedded_broker(
-    work_dir: Path, port: int | None = None, *, prefer_mosquitto: bool = True, timeout: float = 15.0
+    work_dir: Path,
+    port: int | None = None,
+    *,
+    prefer_mosquitto: bool = True,
+    timeout: float = 15.0,
+    device_auth: bool = False,
 ) -> EmbeddedService:
-    """Start an MQTT broker on 127.0.0.1: mosquitto (MQTT 5) if on PATH, else amqtt (3.1.1)."""
+    """Start an MQTT broker on 127.0.0.1: mosquitto (MQTT 5) if on PATH, else amqtt (3.1.1).
+
+    ``device_auth``: mosquitto with the dynamic-security plugin and fresh service accounts
+    (a new set each start; what an earlier run issued is gone, as the demo uses new device ids
+    each run). The amqtt fallback cannot authenticate devices and only warns.
+    """
     started = time.monotonic()
     work_dir = work_dir.resolve()
     work_dir.mkdir(parents=True, exist_ok=True)
     port = port or free_port()
     _ensure_free(port, "the embedded MQTT broker")
     mosquitto = shutil.which("mosquitto") if prefer_mosquitto else None
+    url, admin_url = f"mqtt://{HOST}:{port}", None
     if mosquitto:
         name, protocol = "mosquitto", "5"
-        cmd = [mosquitto, "-c", str(_mosquitto_config(work_dir, port))]
+        auth: list[str] = []
+        if device_auth:
+            auth, url, admin_url = _seed_accounts(work_dir, port)
+        cmd = [mosquitto, "-c", str(_mosquitto_config(work_dir, port, auth))]
     elif importlib.util.find_spec("amqtt") is not None:
         name, protocol = "amqtt", "3.1.1"
         cmd = [sys.executable, "-c", _AMQTT_RUNNER, str(port)]
+        if device_auth:
+            logger.warning(
+                "embedded amqtt broker admits every client: devices are not authenticated and "
+                "may publish under any device id; this zero-setup fallback is NOT the secure "
+                "configuration (install mosquitto for per-device credentials)"
+            )
     else:
         raise EmbeddedServiceError(
             "no MQTT broker available: mosquitto is not on PATH and amqtt is not installed "
@@ -427,8 +504,9 @@ def start_embedded_broker(
     except BaseException:  # e.g. Ctrl-C: the broker is in its own session, so stop it here
         stop()
         raise
+    security = "per-device credentials" if admin_url else "NO device authentication"
     detail = (
-        f"embedded {name} (MQTT {protocol}, pid {proc.pid}), dir {work_dir}, "
+        f"embedded {name} (MQTT {protocol}, pid {proc.pid}; {security}), dir {work_dir}, "
         f"ready in {time.monotonic() - started:.2f} s"
     )
-    return _handle(name, f"mqtt://{HOST}:{port}", detail, stop, protocol)
+    return _handle(name, url, detail, stop, protocol, admin_url, f"{HOST}:{port}")

@@ -1,8 +1,9 @@
-"""Provision: enrol simulated patients and register and assign their devices.
+"""Provision: enrol simulated patients, register and assign their devices, give them credentials.
 
 The ingest only accepts readings from registered devices assigned to a patient at the
-reading's time, so whatever publishes simulated traffic provisions it first, through the same
-store functions an administrator's API calls use.
+reading's time, and the broker only accepts devices with their own credentials, so whatever
+publishes simulated traffic provisions it first, through the same store functions and the same
+``devices.credentials`` operations an administrator's API calls use.
 """
 
 from __future__ import annotations
@@ -15,9 +16,33 @@ from typing import Any
 import psycopg
 
 import store
+from devices.credentials import (
+    BrokerAccounts,
+    CredentialsAlreadyIssued,
+    issue_device_credentials,
+    rotate_device_credentials,
+)
 from devices.sim import Enrolment, EnrolmentAssignment
 
-__all__ = ["provision_devices", "provision_simulation"]
+__all__ = ["issue_device_passwords", "provision_devices", "provision_simulation"]
+
+
+def issue_device_passwords(
+    conn: psycopg.Connection[Any], device_ids: Sequence[str], accounts: BrokerAccounts
+) -> dict[str, str]:
+    """issue_device_passwords gives each device its own broker password; returns them by id.
+
+    A device that already has credentials (a cohort provisioned by an earlier run) is rotated:
+    its clear password is kept nowhere, so a new one is the only way to publish as it again.
+    """
+    passwords: dict[str, str] = {}
+    for device_id in device_ids:
+        try:
+            creds = issue_device_credentials(conn, device_id, None, accounts)
+        except CredentialsAlreadyIssued:
+            creds = rotate_device_credentials(conn, device_id, accounts)
+        passwords[device_id] = creds.mqtt_password
+    return passwords
 
 
 def provision_devices(
