@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import psycopg
 
@@ -39,6 +40,7 @@ __all__ = [
     "active_device_hashes",
     "reconcile",
     "render_dynsec_config",
+    "service_accounts",
     "write_dynsec_config",
 ]
 
@@ -65,6 +67,24 @@ class SyncReport:
 
     removed: tuple[str, ...]
     missing: tuple[str, ...]
+
+
+def service_accounts(
+    admin_url: str | None, ingest_url: str
+) -> tuple[ServiceAccount, ServiceAccount]:
+    """service_accounts: the admin and ingest accounts named by their ``mqtt://user:pw@`` URLs
+    (HOMECARE_MQTT_ADMIN_URL, HOMECARE_MQTT_URL); ``ValueError`` says which one lacks what."""
+    accounts = []
+    for setting, url in (("HOMECARE_MQTT_ADMIN_URL", admin_url), ("HOMECARE_MQTT_URL", ingest_url)):
+        parts = urlsplit(url or "")
+        if not parts.username or not parts.password:
+            raise ValueError(f"{setting} must name the account with its password (mqtt://user:pw@)")
+        accounts.append(
+            ServiceAccount.from_password(unquote(parts.username), unquote(parts.password))
+        )
+    if accounts[0].username == accounts[1].username:
+        raise ValueError("the admin and ingest accounts must differ")
+    return accounts[0], accounts[1]
 
 
 def _role_acls() -> dict[str, list[dict[str, Any]]]:

@@ -110,6 +110,22 @@ def _parser() -> argparse.ArgumentParser:
     )
     token_create.set_defaults(run=_token_create)
 
+    broker = commands.add_parser(
+        "broker", help="broker accounts from the database (Mosquitto dynamic-security plugin)"
+    )
+    broker_commands = broker.add_subparsers(dest="broker_command", required=True)
+    render = broker_commands.add_parser(
+        "render", help="write the plugin's state file from the database (set-up, lost state)"
+    )
+    render.add_argument(
+        "--out", required=True, help="e.g. /var/lib/mosquitto/dynamic-security.json"
+    )
+    render.set_defaults(run=_broker_render)
+    broker_sync = broker_commands.add_parser(
+        "sync", help="align a running broker with the database (exit 3: accounts missing)"
+    )
+    broker_sync.set_defaults(run=_broker_sync)
+
     evaluate = commands.add_parser(
         "evaluate", help="score the rules on a labelled simulated cohort, with baselines"
     )
@@ -339,6 +355,54 @@ def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     for note in notes:
         print(f"homecare token: {note}", file=sys.stderr)
     print(issued.token)
+    return 0
+
+
+def _broker_render(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from devices import broker_sync
+
+    try:
+        admin, ingest = broker_sync.service_accounts(settings.mqtt_admin_url, settings.mqtt_url)
+    except ValueError as exc:
+        print(f"homecare broker render: {exc}", file=sys.stderr)
+        return 2
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-broker")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        devices = broker_sync.active_device_hashes(conn)
+    config = broker_sync.render_dynsec_config(devices, admin, ingest)
+    broker_sync.write_dynsec_config(Path(args.out), config)
+    print(
+        f"wrote {args.out}: {len(devices)} active devices, {admin.username} (admin),"
+        f" {ingest.username} (ingest); (re)start mosquitto to load it"
+    )
+    return 0
+
+
+def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
+    from devices.broker_sync import reconcile, service_accounts
+    from devices.credentials import BrokerAccounts, CredentialsError
+
+    try:
+        admin, ingest = service_accounts(settings.mqtt_admin_url, settings.mqtt_url)
+        store.wait_for_database(
+            settings.database_url, settings.connect_timeout_s, "homecare-broker"
+        )
+        with store.connect(settings.database_url, autocommit=True) as conn:
+            accounts = BrokerAccounts.from_settings(settings)
+            report = reconcile(conn, accounts.admin, (admin.username, ingest.username))
+    except (ValueError, CredentialsError) as exc:
+        print(f"homecare broker sync: {exc}", file=sys.stderr)
+        return 1
+    print(f"removed {len(report.removed)} accounts unknown or revoked in the database")
+    if report.missing:
+        print(
+            f"{len(report.missing)} active devices have no account at the broker (first:"
+            f" {report.missing[0]}): run `homecare broker render` and restart the broker,"
+            " or rotate their credentials"
+        )
+        return 3
     return 0
 
 

@@ -494,3 +494,49 @@ def test_passwords_never_appear_in_clear_in_database_broker_files_or_logs(
         assert password not in dump
         for name, text in broker_files.items():
             assert password not in text, name
+
+
+# --- the operator's commands ---------------------------------------------------------------------
+
+
+def test_broker_commands_render_a_working_state_file_and_sync_a_running_broker(
+    broker: Broker,
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from homecare.cli import main
+
+    creds = issue_device_credentials(db, "cuff-cli", None, broker.accounts)
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", database_url)
+    monkeypatch.setenv("HOMECARE_MQTT_URL", broker.url(INGEST, broker.ingest_password))
+    monkeypatch.setenv("HOMECARE_MQTT_ADMIN_URL", broker.url(ADMIN, broker.admin_password))
+    assert main(["broker", "sync"]) == 0
+    store.register_device(db, "cuff-lost", mqtt_password_hash=creds_hash(db, "cuff-cli"))
+    assert main(["broker", "sync"]) == 3  # an active device the broker lacks
+    assert "cuff-lost" in capsys.readouterr().out
+
+    out = tmp_path / "dynamic-security.json"
+    assert main(["broker", "render", "--out", str(out)]) == 0
+    rebuilt = PrivateMosquitto(tmp_path / "rebuilt", {}, dynsec=json.loads(out.read_text()))
+    with rebuilt:
+        fresh = Broker(rebuilt, broker.admin_password, broker.ingest_password)
+        device = connect(fresh, creds.mqtt_username, creds.mqtt_password)
+        device.close()
+        assert device.accepted
+        monkeypatch.setenv("HOMECARE_MQTT_ADMIN_URL", fresh.url(ADMIN, fresh.admin_password))
+        monkeypatch.setenv("HOMECARE_MQTT_URL", fresh.url(INGEST, fresh.ingest_password))
+        assert main(["broker", "sync"]) == 0  # both devices are there now
+    monkeypatch.delenv("HOMECARE_MQTT_ADMIN_URL")
+    assert main(["broker", "render", "--out", str(out)]) == 2
+    assert "HOMECARE_MQTT_ADMIN_URL" in capsys.readouterr().err
+
+
+def creds_hash(db: psycopg.Connection[Any], device_id: str) -> str:
+    row = db.execute(
+        "SELECT mqtt_password_hash FROM devices WHERE device_id = %s", (device_id,)
+    ).fetchone()
+    assert row is not None
+    return str(row[0])
