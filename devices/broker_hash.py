@@ -13,8 +13,8 @@ and the broker runs PBKDF2 on its single event-loop thread for every CONNECT, so
 minutes after a broker restart with thousands of devices reconnecting.
 
 >>> h = hash_password("s3cret", salt=b"0123456789ab")
->>> h
-'$7$101$MDEyMzQ1Njc4OWFi$...'
+>>> h[:40]
+'$7$101$MDEyMzQ1Njc4OWFi$OQKxdUx545frVVxg'
 >>> verify_password("s3cret", h), verify_password("wrong", h)
 (True, False)
 """

@@ -540,3 +540,22 @@ def creds_hash(db: psycopg.Connection[Any], device_id: str) -> str:
     ).fetchone()
     assert row is not None
     return str(row[0])
+
+
+def test_hash_format_is_mosquitto_passwd_s(tmp_path: Path) -> None:
+    """Our $7$ hashes and mosquitto_passwd's are one format (the broker accepting ours is
+    checked by the rebuild test above)."""
+    import subprocess
+
+    from devices.broker_hash import hash_password, parse_hash
+    from tests.support.services import find_executable
+
+    passwd = tmp_path / "passwd"
+    passwd.write_text("dev-1:pw-from-mosquitto\n")
+    subprocess.run([str(find_executable("mosquitto_passwd")), "-U", str(passwd)], check=True)
+    theirs = passwd.read_text().strip().split(":", 1)[1]
+    assert verify_password("pw-from-mosquitto", theirs)
+    assert not verify_password("pw-from-mosquitt0", theirs)
+    ours, parsed = hash_password("x"), parse_hash(theirs)
+    assert ours.split("$")[1:3] == theirs.split("$")[1:3] == ["7", str(parsed.iterations)]
+    assert len(parse_hash(ours).salt) == len(parsed.salt) == 12
