@@ -80,6 +80,10 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(default=8000, ge=1, le=65535)
+
+    # Key of the analysts' patient pseudonyms (analytics/deid.py); required by the analytics
+    # layer in production, a fixed public development key otherwise.
+    pseudonym_key: str | None = Field(default=None, min_length=16)
     # Lifetime of a sign-in (dashboard session or POST /api/v1/auth/login token), and default
     # lifetime of a token from `homecare token create`.
     api_session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30)
