@@ -61,12 +61,26 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from api.routes import auth
+    from api.routes import (
+        alerts,
+        audit_log,
+        auth,
+        cohort,
+        devices,
+        fhir,
+        packs,
+        patients,
+        readings,
+        silences,
+        users,
+    )
 
-    for module in (auth,):
+    modules = (auth, patients, readings, devices, alerts, silences, packs, audit_log, users)
+    for module in (*modules, cohort, fhir):
         app.include_router(module.router, prefix=API_PREFIX)
-    # Dashboard (issue 6, part C): server-rendered pages, built on this app and api.auth.
-    if importlib.util.find_spec("api.dashboard") is not None:
-        from api.dashboard import router as dashboard_router  # type: ignore[import-not-found,unused-ignore]
-
-        app.include_router(dashboard_router)
+    # Dashboard (issue 6, part C): server-rendered pages, built on this app and api.auth. Until
+    # api/dashboard/__init__.py exports `router` (a namespace directory has no origin), none.
+    spec = importlib.util.find_spec("api.dashboard")
+    if spec is not None and spec.origin is not None:
+        dashboard = importlib.import_module("api.dashboard")
+        app.include_router(dashboard.router)

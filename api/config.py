@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alerts import AlertsConfig
+    from devices.credentials import BrokerAccounts
     from homecare.settings import Settings
 
 __all__ = ["ApiConfig"]
@@ -29,9 +30,8 @@ class ApiConfig:
 
     ``cookie_secure`` marks the session cookie Secure (HTTPS only); it is on in production.
     ``alerts`` is the alerts stage's config, the same the workers run with (a silence that ends
-    from the API pages through the same routes). ``settings`` is the process's Settings, handed
-    as they are to the broker's device-credentials module (``devices.credentials``), which
-    reads its own options from them; None in tests that issue no device credentials.
+    from the API pages through the same routes). ``broker`` is how device credentials reach the
+    broker (``devices.credentials``); None: device registration answers 503.
     """
 
     database_url: str
@@ -45,12 +45,13 @@ class ApiConfig:
     lockout: timedelta = timedelta(minutes=15)
     cookie_secure: bool = False
     alerts: AlertsConfig | None = None
+    broker: BrokerAccounts | None = None
     clock: Callable[[], datetime] = field(default=_now)
-    settings: Settings | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
         """from_settings builds the API's config from the process's settings."""
+        from devices.credentials import BrokerAccounts
         from homecare.wiring import alerts_config
         from rules.packs import DEFAULT_PACKS
 
@@ -66,5 +67,5 @@ class ApiConfig:
             lockout=timedelta(minutes=settings.api_lockout_min),
             cookie_secure=settings.env == "production",
             alerts=alerts_config(settings),
-            settings=settings,
+            broker=BrokerAccounts.from_settings(settings),
         )

@@ -39,4 +39,6 @@ def _connection(request: Request) -> Iterator[psycopg.Connection[Any]]:
         yield conn
 
 
-Conn = Annotated[psycopg.Connection[Any], Depends(_connection)]
+# scope="function": the connection goes back to the pool when the handler returns, before the
+# answer is sent — a slow client, or a live stream held for hours, holds no connection.
+Conn = Annotated[psycopg.Connection[Any], Depends(_connection, scope="function")]

@@ -16,7 +16,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Query
@@ -53,14 +55,41 @@ class PageParams:
         self.limit = limit
         self.cursor = cursor
 
-    def after(self, kind: str) -> list[Any] | None:
-        """after is the decoded key to continue after (None: first page)."""
-        return decode_cursor(self.cursor, kind) if self.cursor else None
+    def after(self, kind: str, types: Sequence[type]) -> tuple[Any, ...] | None:
+        """after is the key to continue after, its parts converted to ``types`` (None: first
+        page); a cursor whose parts do not convert is a 400 ``invalid_cursor``."""
+        if not self.cursor:
+            return None
+        parts = decode_cursor(self.cursor, kind)
+        if len(parts) != len(types):
+            raise BadRequest("cursor does not fit this list", code="invalid_cursor")
+        try:
+            return tuple(_convert(value, kind_) for value, kind_ in zip(parts, types, strict=True))
+        except (TypeError, ValueError):
+            raise BadRequest("cursor does not fit this list", code="invalid_cursor") from None
+
+
+def _convert(value: Any, to: type) -> Any:
+    if value is None:
+        return None
+    if to is datetime:
+        parsed = datetime.fromisoformat(str(value))
+        if parsed.tzinfo is None:
+            raise ValueError("naive time in cursor")
+        return parsed
+    if to is uuid.UUID:
+        return uuid.UUID(str(value))
+    if to in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise TypeError("not a number")
+    if to is str and not isinstance(value, str):
+        raise TypeError("not a string")
+    return to(value)
 
 
 def encode_cursor(kind: str, key: Sequence[Any]) -> str:
     """encode_cursor makes the opaque cursor continuing after ``key`` in list ``kind``."""
-    raw = json.dumps([kind, list(key)], separators=(",", ":"), default=str).encode()
+    values = [v.isoformat() if isinstance(v, datetime) else v for v in key]
+    raw = json.dumps([kind, values], separators=(",", ":"), default=str).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

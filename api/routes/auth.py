@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from fastapi import APIRouter, Body, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import accounts, audit
 from api.auth import SESSION_COOKIE, Config, CurrentPrincipal
 from api.db import Conn
-from api.errors import ERROR_RESPONSES, Unauthorized
+from api.errors import ERROR_RESPONSES, BadRequest, Unauthorized
+from api.vocab import Locale
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 
@@ -107,3 +110,47 @@ def logout(principal: CurrentPrincipal, response: Response, conn: Conn, config: 
 @router.get("/me", summary="The signed-in user")
 def me(principal: CurrentPrincipal) -> MeOut:
     return me_out(principal)
+
+
+class MeUpdate(BaseModel):
+    """MeUpdate: the signed-in user's own preferences (language, time zone)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    locale: Locale | None = None
+    time_zone: str | None = Field(default=None, min_length=1, max_length=64)
+
+
+@router.patch("/me", summary="Change the signed-in user's language or time zone")
+def update_me(body: MeUpdate, principal: CurrentPrincipal, conn: Conn) -> MeOut:
+    changes: dict[str, str] = {}
+    if body.locale is not None:
+        changes["locale"] = body.locale
+    if body.time_zone is not None:
+        try:
+            ZoneInfo(body.time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise BadRequest(
+                f"unknown IANA time zone {body.time_zone!r}", code="unknown_time_zone"
+            ) from None
+        changes["time_zone"] = body.time_zone
+    if changes:
+        assignments = ", ".join(f"{column} = %({column})s" for column in changes)
+        conn.execute(
+            f"UPDATE users SET {assignments} WHERE id = %(id)s",
+            {**changes, "id": principal.user_id},
+        )
+        audit.record(
+            conn,
+            principal,
+            "user.update",
+            f"user/{principal.username}",
+            {"fields": sorted(changes)},
+        )
+    return me_out(
+        replace(
+            principal,
+            locale=changes.get("locale", principal.locale),
+            time_zone=changes.get("time_zone", principal.time_zone),
+        )
+    )

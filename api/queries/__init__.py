@@ -1,0 +1,1 @@
+"""Queries: one module per resource, the SQL behind the routes (routes hold none)."""

@@ -1,0 +1,253 @@
+"""Cohort: de-identified data for analysts — no names, no birth dates, no patient ids.
+
+Each patient appears under a stable pseudonym: the first 16 hex digits of SHA-256 over a
+secret key and the patient's id. The key is made once per database (``api_keys``), so the
+same patient has the same pseudonym in every call and every API process, and nobody without
+the key can link a pseudonym back to a patient. Birth dates become 5-year age bands with 90 and
+over in one band (as HIPAA's Safe Harbor method does with ages over 89); enrolment dates become
+months. Reading and alert times stay exact: trends and adherence need them. This is
+pseudonymised data, not anonymised — it stays health data under access control, and every
+cohort read is audited. Cursors carry only pseudonyms, buckets and alert numbers.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import psycopg
+from fastapi import APIRouter, Depends
+from psycopg import sql
+from pydantic import AwareDatetime, BaseModel
+
+import catalogue
+from api import audit
+from api.auth import Analyst, Config
+from api.db import Conn
+from api.errors import ERROR_RESPONSES
+from api.pagination import Page, PageParams, page
+from api.queries.readings import VIEWS
+from api.vocab import Bucket, Program, check_type
+
+router = APIRouter(prefix="/cohort", tags=["cohort"], responses=ERROR_RESPONSES)
+
+_PSEUDONYM = "substr(encode(sha256(%(key)s::bytea || uuid_send(p.id)), 'hex'), 1, 16)"
+
+
+def pseudonym_key(conn: psycopg.Connection[Any]) -> bytes:
+    """pseudonym_key is the database's pseudonym key (made on first use)."""
+    conn.execute(
+        "INSERT INTO api_keys (name, key) VALUES ('pseudonym', %s) ON CONFLICT DO NOTHING",
+        (secrets.token_bytes(32),),
+    )
+    row = conn.execute("SELECT key FROM api_keys WHERE name = 'pseudonym'").fetchone()
+    assert row is not None
+    return bytes(row[0])
+
+
+def age_band(birth_date: date | None, today: date) -> str | None:
+    """age_band is a 5-year band ("70-74"), "90+" from 90 on, None when unknown."""
+    if birth_date is None:
+        return None
+    age = (
+        today.year
+        - birth_date.year
+        - ((today.month, today.day) < (birth_date.month, birth_date.day))
+    )
+    if age >= 90:
+        return "90+"
+    low = max(0, age - age % 5)
+    return f"{low}-{low + 4}"
+
+
+class CohortPatient(BaseModel):
+    """CohortPatient: one patient, de-identified."""
+
+    pseudonym: str
+    programs: list[str]
+    care_team: str | None
+    age_band: str | None
+    hypercapnic: bool
+    enrolled_month: str
+
+
+class CohortBucket(BaseModel):
+    """CohortBucket: one patient's readings of one type in one UTC bucket."""
+
+    pseudonym: str
+    bucket: datetime
+    type: str
+    unit: str
+    n: int
+    mean: float
+    min: float
+    max: float
+
+
+class CohortAlert(BaseModel):
+    """CohortAlert: one alert, de-identified (no summary or evidence: they may name values
+    and times that, joined with other data, single a person out)."""
+
+    alert: int
+    pseudonym: str
+    rule_id: str
+    severity: str
+    status: str
+    outcome: str | None
+    late: bool
+    fired_count: int
+    opened_at: datetime
+    acknowledged_at: datetime | None
+    resolved_at: datetime | None
+
+
+@router.get("/patients", summary="Patients, de-identified")
+def cohort_patients(
+    principal: Analyst,
+    conn: Conn,
+    config: Config,
+    params: Annotated[PageParams, Depends()],
+    program: Program | None = None,
+) -> Page[CohortPatient]:
+    after = params.after("cohort_patients", (str,))
+    rows = conn.execute(
+        f"SELECT * FROM (SELECT {_PSEUDONYM} AS pseudonym, p.programs, p.care_team,"
+        " p.birth_date, p.hypercapnic, p.created_at FROM patients p"
+        " WHERE %(program)s::text IS NULL OR %(program)s = ANY(p.programs)) x"
+        " WHERE %(after)s::text IS NULL OR pseudonym > %(after)s"
+        " ORDER BY pseudonym LIMIT %(limit)s",
+        {
+            "key": pseudonym_key(conn),
+            "program": program,
+            "after": after[0] if after else None,
+            "limit": params.limit + 1,
+        },
+    ).fetchall()
+    kept, cursor = page(rows, params.limit, "cohort_patients", lambda r: (r[0],))
+    today = config.clock().date()
+    audit.record(conn, principal, "cohort.read", "cohort/patients", {"program": program})
+    return Page(
+        data=[
+            CohortPatient(
+                pseudonym=r[0],
+                programs=list(r[1]),
+                care_team=r[2],
+                age_band=age_band(r[3], today),
+                hypercapnic=r[4],
+                enrolled_month=r[5].strftime("%Y-%m"),
+            )
+            for r in kept
+        ],
+        next_cursor=cursor,
+    )
+
+
+@router.get("/readings", summary="Bucketed readings per patient, de-identified")
+def cohort_readings(
+    principal: Analyst,
+    conn: Conn,
+    params: Annotated[PageParams, Depends()],
+    type: str,
+    bucket: Bucket = "day",
+    program: Program | None = None,
+    since: AwareDatetime | None = None,
+    until: AwareDatetime | None = None,
+) -> Page[CohortBucket]:
+    check_type(type)
+    after = params.after(f"cohort_readings_{bucket}", (datetime, str))
+    query = sql.SQL(
+        "WITH p AS (SELECT p.id, " + _PSEUDONYM + " AS pseudonym FROM patients p"
+        " WHERE %(program)s::text IS NULL OR %(program)s = ANY(p.programs))"
+        " SELECT a.bucket, p.pseudonym, a.n, a.mean, a.min_value, a.max_value"
+        " FROM {view} a JOIN p ON p.id = a.patient_id WHERE a.type = %(type)s"
+        " AND (%(since)s::timestamptz IS NULL OR a.bucket >= %(since)s)"
+        " AND (%(until)s::timestamptz IS NULL OR a.bucket < %(until)s)"
+        " AND (%(b)s::timestamptz IS NULL OR (a.bucket, p.pseudonym) > (%(b)s, %(ps)s::text))"
+        " ORDER BY a.bucket, p.pseudonym LIMIT %(limit)s"
+    ).format(view=sql.Identifier(VIEWS[bucket]))
+    rows = conn.execute(
+        query,
+        {
+            "key": pseudonym_key(conn),
+            "program": program,
+            "type": type,
+            "since": since,
+            "until": until,
+            "b": after[0] if after else None,
+            "ps": after[1] if after else None,
+            "limit": params.limit + 1,
+        },
+    ).fetchall()
+    kind = f"cohort_readings_{bucket}"
+    kept, cursor = page(rows, params.limit, kind, lambda r: (r[0], r[1]))
+    unit = catalogue.lookup(type).canonical_unit
+    audit.record(
+        conn,
+        principal,
+        "cohort.read",
+        "cohort/readings",
+        {"type": type, "bucket": bucket, "program": program},
+    )
+    return Page(
+        data=[
+            CohortBucket(
+                pseudonym=r[1],
+                bucket=r[0],
+                type=type,
+                unit=unit,
+                n=r[2],
+                mean=r[3],
+                min=r[4],
+                max=r[5],
+            )
+            for r in kept
+        ],
+        next_cursor=cursor,
+    )
+
+
+@router.get("/alerts", summary="Alerts, de-identified, by alert number")
+def cohort_alerts(
+    principal: Analyst,
+    conn: Conn,
+    params: Annotated[PageParams, Depends()],
+    program: Program | None = None,
+    since: AwareDatetime | None = None,
+) -> Page[CohortAlert]:
+    after = params.after("cohort_alerts", (int,))
+    rows = conn.execute(
+        f"SELECT a.id, {_PSEUDONYM}, a.rule_id, a.severity, a.status, a.outcome, a.late,"
+        " a.fired_count, a.opened_at, a.acknowledged_at, a.resolved_at"
+        " FROM alerts a JOIN patients p ON p.id = a.patient_id"
+        " WHERE (%(program)s::text IS NULL OR %(program)s = ANY(p.programs))"
+        " AND (%(since)s::timestamptz IS NULL OR a.opened_at >= %(since)s)"
+        " AND (%(after)s::bigint IS NULL OR a.id > %(after)s)"
+        " ORDER BY a.id LIMIT %(limit)s",
+        {
+            "key": pseudonym_key(conn),
+            "program": program,
+            "since": since,
+            "after": after[0] if after else None,
+            "limit": params.limit + 1,
+        },
+    ).fetchall()
+    kept, cursor = page(rows, params.limit, "cohort_alerts", lambda r: (r[0],))
+    audit.record(conn, principal, "cohort.read", "cohort/alerts", {"program": program})
+    keys = (
+        "alert",
+        "pseudonym",
+        "rule_id",
+        "severity",
+        "status",
+        "outcome",
+        "late",
+        "fired_count",
+        "opened_at",
+        "acknowledged_at",
+        "resolved_at",
+    )
+    return Page(
+        data=[CohortAlert(**dict(zip(keys, r, strict=True))) for r in kept],
+        next_cursor=cursor,
+    )

@@ -1,0 +1,32 @@
+"""Vocab: the closed sets the API's schemas validate against (programs, types, roles, …)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import catalogue
+from api.errors import BadRequest
+
+__all__ = ["Bucket", "Locale", "Program", "check_type"]
+
+# DESIGN §4's program ids (catalogue.PROGRAMS holds the same; a test checks they agree).
+Program = Literal[
+    "heart_failure",
+    "copd",
+    "hypertension",
+    "diabetes",
+    "post_surgical_rehab",
+    "wound_care",
+    "oncology",
+]
+Locale = Literal["fr-CA", "en"]
+Bucket = Literal["hour", "day"]
+
+
+def check_type(name: str | None) -> str | None:
+    """check_type returns a catalogue measurement type name, or raises 400 unknown_type."""
+    if name is None:
+        return None
+    if name not in catalogue.CATALOGUE:
+        raise BadRequest(f"unknown measurement type {name!r}", code="unknown_type")
+    return name
