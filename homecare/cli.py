@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 from pydantic import ValidationError
@@ -26,6 +27,8 @@ from homecare.settings import Settings, load_settings
 __all__ = ["main"]
 
 log = logging.getLogger("homecare")
+
+_DEFAULT_LABELS = Path(".homecare/seed/labels.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -213,6 +216,40 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")
     demo.add_argument("--data-dir", default=".homecare", help="where embedded services keep data")
     demo.set_defaults(run=_demo)
+
+    seed = commands.add_parser(
+        "seed",
+        help="fill the database with a labelled simulated cohort, its alerts and nurse responses",
+        description="Simulated patients stored through ingest, rules and alerts in simulated time,"
+        " with a simulated care team acknowledging and resolving the alerts (homecare/seed.py).",
+    )
+    _seed_arguments(seed)
+    seed.set_defaults(run=_seed)
+
+    notebooks = commands.add_parser("notebooks", help="the analysts' notebooks (notebooks/)")
+    notebook_commands = notebooks.add_subparsers(dest="notebooks_command", required=True)
+    nb_run = notebook_commands.add_parser(
+        "run",
+        help="execute every notebook top to bottom against the configured database",
+        description="Executes notebooks/*.py (jupytext) with nbclient; writes the executed"
+        " notebooks with their figures to --out; exits 1 if any cell of any notebook fails.",
+    )
+    nb_run.add_argument("names", nargs="*", help="only these notebooks (file stems)")
+    nb_run.add_argument("--dir", type=Path, default=Path("notebooks"), help="notebooks directory")
+    nb_run.add_argument("--out", type=Path, default=Path(".homecare/notebooks"))
+    nb_run.add_argument(
+        "--labels",
+        type=Path,
+        default=None,
+        help=f"labels of the seeded simulated cohort (default: {_DEFAULT_LABELS} if present)",
+    )
+    nb_run.add_argument(
+        "--seed-demo",
+        action="store_true",
+        help="first seed the configured database with a simulated cohort (see homecare seed)",
+    )
+    _seed_arguments(nb_run, prefix="seed-")
+    nb_run.set_defaults(run=_notebooks_run)
     return parser
 
 
@@ -516,3 +553,81 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
     from homecare.demo import run_demo
 
     return run_demo(settings, args)
+
+
+def _seed_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
+    parser.add_argument(f"--{prefix}patients", type=int, default=50, dest="seed_patients")
+    parser.add_argument(f"--{prefix}days", type=float, default=60, dest="seed_days")
+    parser.add_argument(f"--{prefix}seed", type=int, default=1, dest="seed_seed")
+    parser.add_argument(
+        f"--{prefix}end",
+        type=_aware_time,
+        default=datetime(2026, 11, 1, tzinfo=UTC),
+        dest="seed_end",
+        help="end of the simulated window, RFC 3339 (default: a fixed date, so reruns compare)",
+    )
+    if not prefix:
+        parser.add_argument("--labels", type=Path, default=_DEFAULT_LABELS, dest="labels")
+
+
+def _seed(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.seed import SeedConfig, seed_database
+
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-seed")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        store.migrate(conn, settings.db_flavour)
+    report = seed_database(
+        SeedConfig(
+            settings.database_url,
+            patients=args.seed_patients,
+            days=args.seed_days,
+            seed=args.seed_seed,
+            end=args.seed_end,
+            labels_path=args.labels,
+        )
+    )
+    print(report.line())
+    print(f"labels written to {args.labels}")
+    return 0
+
+
+def _notebooks_run(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        from homecare.notebooks import discover, run_notebooks
+    except ImportError as exc:  # pragma: no cover - depends on the installed extras
+        print(f"homecare notebooks: {exc}; pip install 'homecare-rpm[notebooks]'", file=sys.stderr)
+        return 2
+    paths = discover(args.dir)
+    if args.names:
+        paths = [p for p in paths if p.stem in set(args.names)]
+        missing = set(args.names) - {p.stem for p in paths}
+        if missing:
+            print(f"homecare notebooks: no notebook {', '.join(sorted(missing))}", file=sys.stderr)
+            return 2
+    if not paths:
+        print(f"homecare notebooks: no notebooks in {args.dir}", file=sys.stderr)
+        return 2
+    labels = args.labels
+    if args.seed_demo:
+        args.labels = labels or _DEFAULT_LABELS
+        if _seed(settings, args) != 0:
+            return 1
+        labels = args.labels
+    elif labels is None and _DEFAULT_LABELS.exists():
+        labels = _DEFAULT_LABELS
+    store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-notebooks")
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        store.refresh_aggregates(conn)  # the notebooks read the aggregates: bring them up to date
+    failed = 0
+    for result in run_notebooks(paths, args.out, labels):
+        if result.skipped:
+            print(f"skipped  {result.name}: {result.skipped}")
+        elif result.error:
+            failed += 1
+            print(f"FAILED   {result.name} ({result.seconds:.1f} s): {result.error}")
+        else:
+            print(
+                f"ok       {result.name} ({result.seconds:.1f} s, {result.figures} figures)"
+                f" -> {result.output}"
+            )
+    return 1 if failed else 0
