@@ -26,6 +26,7 @@ from rules.news2 import Observations, score_news2
 from rules.packs import (
     BaselineChangeRule,
     CombinationRule,
+    DeviationRule,
     MissingRule,
     News2Rule,
     Pack,
@@ -65,6 +66,10 @@ class PatientContext:
         return value
 
 
+# series.between excludes its end; readings at the instant itself belong to "recent".
+_INSTANT = timedelta(microseconds=1)
+
+
 @dataclass(frozen=True)
 class Condition:
     """Condition is a rule's verdict at one instant: True, False, or None (cannot tell)."""
@@ -94,7 +99,11 @@ def _lookback(rule: Any) -> timedelta:
         return rule.persistence.within
     if isinstance(rule, BaselineChangeRule):
         return rule.over + rule.baseline + rule.persistence.within
+    if isinstance(rule, DeviationRule):
+        return max(rule.recent, rule.over + rule.baseline) + rule.persistence.within
     if isinstance(rule, News2Rule):
+        if rule.personal is not None:
+            return rule.within + rule.personal.over + rule.personal.baseline
         return rule.within
     if isinstance(rule, MissingRule):
         return 2 * timedelta(hours=rule.hours)
@@ -129,6 +138,8 @@ def evaluate_patient(
             timelines[rule.id] = _combination(rule, timelines, start, until)
     findings: list[Finding] = []
     for pack, rule in rules:
+        if not rule.alert:
+            continue  # a building block of combinations: evaluated, never a finding itself
         findings.extend(
             _transitions(pack, rule, patient, timelines[rule.id], start, initial, late_after)
         )
@@ -177,6 +188,8 @@ def _timeline(
         return _threshold(rule, patient, series, start, until)
     if isinstance(rule, BaselineChangeRule):
         return _baseline_change(rule, series, start, until)
+    if isinstance(rule, DeviationRule):
+        return _deviation(rule, series, start, until)
     if isinstance(rule, News2Rule):
         return _news2(rule, patient, series, start, until)
     if isinstance(rule, MissingRule):
@@ -281,53 +294,163 @@ def _baseline_change(
     return timeline
 
 
+def _deviation(
+    rule: DeviationRule, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    first = start - rule.persistence.within
+    instants: dict[datetime, datetime] = {}
+    for vital in rule.vitals:
+        for reading in series.of(vital.type):
+            if first <= reading.time <= until:
+                received = instants.get(reading.time)
+                instants[reading.time] = max(received or reading.received_at, reading.received_at)
+    required = {vital.type for vital in rule.vitals if vital.required}
+    verdicts: list[tuple[datetime, bool]] = []
+    timeline = []
+    for at in sorted(instants):
+        moves = [_vital_move(rule, vital, series, at) for vital in rule.vitals]
+        known = [move for move in moves if move is not None]
+        if not known:
+            if at >= start:
+                timeline.append(Condition(at, None, instants[at], {}))
+            continue
+        score = sum(move["score"] for move in known)
+        moved = [move for move in known if move["score"] >= 1.0]
+        meets = (
+            score >= rule.min_score
+            and len(moved) >= rule.min_vitals
+            and required <= {move["type"] for move in moved}
+        )
+        verdicts.append((at, meets))
+        oldest = at - rule.persistence.within
+        recent = [m for t, m in verdicts[-rule.persistence.of :] if t >= oldest]
+        holds = meets and sum(recent) >= rule.persistence.count
+        if at < start:
+            continue
+        explanation = ", ".join(
+            f"{move['type']} {move['change']:+.3g} (usual {move['usual']:.3g})"
+            for move in sorted(moved, key=lambda m: -m["score"])
+        )
+        timeline.append(
+            Condition(
+                at,
+                holds,
+                instants[at],
+                {
+                    "score": round(score, 2),
+                    "min_score": rule.min_score,
+                    "explanation": explanation,
+                    "vitals": known,
+                },
+            )
+        )
+    return timeline
+
+
+def _vital_move(
+    rule: DeviationRule, vital: Any, series: _Series, at: datetime
+) -> dict[str, Any] | None:
+    """_vital_move: how far one vital's recent median moved from usual, in spreads (or None)."""
+    recent = series.between(vital.type, at - rule.recent, at + _INSTANT)
+    if not recent:
+        return None
+    end = at - rule.over
+    history = series.between(vital.type, end - rule.baseline, end)
+    if len(history) < rule.min_baseline_readings:
+        return None
+    values = [r.value for r in history]
+    usual = statistics.median(values)
+    spread = max(1.4826 * statistics.median(abs(v - usual) for v in values), vital.floor)
+    now = statistics.median(r.value for r in recent)
+    change = now - usual
+    worse = change if vital.direction == "up" else -change
+    return {
+        "type": vital.type,
+        "usual": usual,
+        "recent": now,
+        "change": change,
+        "spread": spread,
+        "score": min(max(worse / spread, 0.0), rule.cap),
+    }
+
+
 def _news2(
     rule: News2Rule, patient: PatientContext, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
+    personal = rule.personal
+    first = start if personal is None else start - personal.over - personal.baseline
+    scored = [
+        (at, received, _news2_at(rule, patient, series, at))
+        for at, received in _news2_instants(series, first, until)
+    ]
+    usual = [(at, score) for at, _, (score, _) in scored if score is not None]
+    usual_times = [at for at, _ in usual]
+    usual_scores = [score for _, score in usual]
+    timeline = []
+    for at, received, (score, evidence) in scored:
+        if at < start:
+            continue
+        if not evidence:  # too few vitals measured to score
+            timeline.append(Condition(at, None, received, {}))
+            continue
+        holds = score is not None and score >= rule.min_score
+        evidence = {**evidence, "min_score": rule.min_score}
+        if personal is not None and score is not None:
+            low = bisect.bisect_left(usual_times, at - personal.over - personal.baseline)
+            high = bisect.bisect_left(usual_times, at - personal.over)
+            before = usual_scores[low:high]
+            if len(before) >= personal.min_scores:
+                baseline = statistics.median(before)
+                holds = holds and score - baseline >= personal.rise
+                evidence = {**evidence, "usual_score": baseline, "rise": personal.rise}
+        timeline.append(Condition(at, holds, received, evidence))
+    return timeline
+
+
+def _news2_instants(
+    series: _Series, start: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
+    """_news2_instants: every time a NEWS2 vital was measured, with when it was received."""
     instants: dict[datetime, datetime] = {}
     for type_name in NEWS2_TYPES:
         for reading in series.of(type_name):
             if start <= reading.time <= until:
                 received = instants.get(reading.time)
                 instants[reading.time] = max(received or reading.received_at, reading.received_at)
-    timeline = []
-    for at in sorted(instants):
-        latest = {t: series.latest(t, at, rule.within) for t in NEWS2_TYPES}
-        on_oxygen, consciousness = _context(series, at, rule.within)
-        if rule.assume_air_and_alert:
-            on_oxygen = False if on_oxygen is None else on_oxygen
-            consciousness = consciousness or "A"
-        observations = Observations(
-            respiratory_rate=_value(latest["respiratory_rate"]),
-            spo2=_value(latest["spo2"]),
-            systolic_bp=_value(latest["systolic_bp"]),
-            heart_rate=_value(latest["heart_rate"]),
-            temperature=_value(latest["body_temperature"]),
-            on_oxygen=on_oxygen,
-            consciousness=consciousness,
-            hypercapnic=patient.hypercapnic,
-        )
-        result = score_news2(observations)
-        present = 7 - len(result.missing)
-        if present < rule.min_parameters:
-            timeline.append(Condition(at, None, instants[at], {}))
-            continue
-        score = result.total if result.complete else result.partial_total
-        timeline.append(
-            Condition(
-                at,
-                score is not None and score >= rule.min_score,
-                instants[at],
-                {
-                    "score": score,
-                    "parameters": present,
-                    "components": dict(result.components),
-                    "missing": list(result.missing),
-                    "min_score": rule.min_score,
-                },
-            )
-        )
-    return timeline
+    return sorted(instants.items())
+
+
+def _news2_at(
+    rule: News2Rule, patient: PatientContext, series: _Series, at: datetime
+) -> tuple[int | None, dict[str, Any]]:
+    """_news2_at scores the latest vitals within ``rule.within`` of ``at`` (None: too few)."""
+    latest = {t: series.latest(t, at, rule.within) for t in NEWS2_TYPES}
+    on_oxygen, consciousness = _context(series, at, rule.within)
+    if rule.assume_air_and_alert:
+        on_oxygen = False if on_oxygen is None else on_oxygen
+        consciousness = consciousness or "A"
+    observations = Observations(
+        respiratory_rate=_value(latest["respiratory_rate"]),
+        spo2=_value(latest["spo2"]),
+        systolic_bp=_value(latest["systolic_bp"]),
+        heart_rate=_value(latest["heart_rate"]),
+        temperature=_value(latest["body_temperature"]),
+        on_oxygen=on_oxygen,
+        consciousness=consciousness,
+        hypercapnic=patient.hypercapnic,
+    )
+    result = score_news2(observations)
+    present = 7 - len(result.missing)
+    if present < rule.min_parameters:
+        return None, {}
+    score = result.total if result.complete else result.partial_total
+    evidence = {
+        "score": score,
+        "parameters": present,
+        "components": dict(result.components),
+        "missing": list(result.missing),
+    }
+    return score, evidence
 
 
 def _context(series: _Series, at: datetime, within: timedelta) -> tuple[bool | None, str | None]:

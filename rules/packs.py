@@ -94,6 +94,9 @@ class _RuleBase(_Strict):
     summary: str = Field(min_length=1)
     # Whether the alerts stage may resolve an alert by itself once the condition has cleared.
     auto_resolve: bool = True
+    # false: a building block that combinations refer to (e.g. "SpO2 below 92" that matters only
+    # together with "SpO2 3 points below the patient's usual"); evaluated, never a finding.
+    alert: bool = True
 
     @field_validator("summary")
     @classmethod
@@ -150,6 +153,80 @@ class BaselineChangeRule(_RuleBase):
         return value
 
 
+class DeviationVital(_Strict):
+    """DeviationVital: one vital of a deviation rule and the way it worsens."""
+
+    type: str
+    direction: Literal["up", "down"]
+    # The smallest spread used, in the type's canonical unit: a patient whose readings barely
+    # vary must still move a clinically meaningful amount (e.g. 1 SpO2 point) to count.
+    floor: float = Field(gt=0)
+    # true: the rule holds only if this vital moved (e.g. temperature, for signs of infection).
+    required: bool = False
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+
+
+class DeviationRule(_RuleBase):
+    """DeviationRule: several vitals moved, together, away from the patient's own usual values.
+
+    For each vital: the median of its readings over the last ``recent`` against its usual value
+    (median over ``baseline`` ending ``over`` ago), in units of the patient's usual spread
+    (1.4826 × median absolute deviation, at least ``floor``), counted only in the worsening
+    direction and capped at ``cap``. It holds when the sum reaches ``min_score`` and at least
+    ``min_vitals`` vitals moved one spread or more, the ``required`` ones among them. This is
+    the explainable core of personalised multi-parameter monitoring (LINK-HF, Stehlik et al.,
+    Circ Heart Fail 2020: 76-88 % of heart-failure admissions flagged, median 6.5 days ahead,
+    from a patient's own baseline across several signals): each alert names the vitals, how far
+    they moved and from what.
+    """
+
+    kind: Literal["deviation"]
+    vitals: tuple[DeviationVital, ...] = Field(min_length=1)
+    recent: timedelta = timedelta(hours=24)
+    over: timedelta = timedelta(days=2)
+    baseline: timedelta = timedelta(days=14)
+    min_baseline_readings: int = Field(default=4, ge=2)
+    min_score: float = Field(gt=0)
+    min_vitals: int = Field(default=2, ge=1)
+    cap: float = Field(default=3.0, gt=0)
+    persistence: Persistence = Persistence()
+
+    _durations = field_validator("recent", "over", "baseline", mode="before")(
+        lambda cls, v: parse_duration(v)
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DeviationRule:
+        if self.min_vitals > len(self.vitals):
+            raise ValueError(
+                f"min_vitals {self.min_vitals} is more than the {len(self.vitals)} vitals"
+            )
+        if len({v.type for v in self.vitals}) != len(self.vitals):
+            raise ValueError("a vital is listed twice")
+        return self
+
+
+class News2Personal(_Strict):
+    """News2Personal: also require the score to be ``rise`` above the patient's usual score.
+
+    Home patients with chronic lung or heart disease often live at NEWS2 5-6 (SpO2 88-92 % on
+    scale 1, respiratory rate 21-24): the absolute band then pages every day about a state the
+    team knows, and nurses learn to ignore it. The usual score is the median of the patient's
+    scores over ``baseline`` ending ``over`` ago (so a deterioration does not raise its own
+    baseline); with fewer than ``min_scores`` of them (a new patient) the absolute band applies.
+    """
+
+    rise: int = Field(ge=1, le=20)
+    over: timedelta = timedelta(days=2)
+    baseline: timedelta = timedelta(days=14)
+    min_scores: int = Field(default=5, ge=1)
+
+    _durations = field_validator("over", "baseline", mode="before")(
+        lambda cls, v: parse_duration(v)
+    )
+
+
 class News2Rule(_RuleBase):
     """News2Rule: the NEWS2 score from each vital's latest reading within ``within``."""
 
@@ -160,6 +237,7 @@ class News2Rule(_RuleBase):
     # context says otherwise, assume air and Alert (both score 0, so nothing is invented).
     assume_air_and_alert: bool = True
     min_parameters: int = Field(default=4, ge=1, le=7)
+    personal: News2Personal | None = None
 
     _within = field_validator("within", mode="before")(lambda cls, v: parse_duration(v))
 
@@ -195,7 +273,7 @@ class CombinationRule(_RuleBase):
 
 
 Rule = Annotated[
-    ThresholdRule | BaselineChangeRule | News2Rule | MissingRule | CombinationRule,
+    ThresholdRule | BaselineChangeRule | DeviationRule | News2Rule | MissingRule | CombinationRule,
     Field(discriminator="kind"),
 ]
 
@@ -269,6 +347,20 @@ def load_packs(directory: Path = DEFAULT_PACKS) -> PackSet:
                             f"{pack.pack}.yaml: rule {rule.id}: field rules: {ref!r} is not a rule"
                             " of this pack or of the common pack"
                         )
+    referenced = {
+        ref
+        for pack in packs.values()
+        for rule in pack.rules
+        if isinstance(rule, CombinationRule)
+        for ref in rule.rules
+    }
+    for pack in packs.values():
+        for rule in pack.rules:
+            if not rule.alert and rule.id not in referenced:
+                raise PackError(
+                    f"{pack.pack}.yaml: rule {rule.id}: field alert: false, but no combination"
+                    " refers to it, so it would never be seen"
+                )
     return PackSet(packs)
 
 
@@ -305,4 +397,4 @@ def _describe(path: Path, document: Any, exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-_KINDS = {"threshold", "baseline_change", "news2", "missing", "combination"}
+_KINDS = {"threshold", "baseline_change", "deviation", "news2", "missing", "combination"}
