@@ -1,0 +1,169 @@
+"""I18n: the dashboard's two languages (fr-CA, the default, and en) and its times.
+
+Messages are flat JSON catalogues, one per language (``i18n/fr-CA.json``, ``i18n/en.json``), with
+the same keys — a test checks that every key is in both and that every key a template or the
+script uses exists. JSON rather than gettext because the page script needs a few of the same
+messages (sent to it in the page), and because a missing translation is then a failing test,
+not a silently English page. Placeholders use ``str.format`` names (``{count}``).
+
+Alert summaries are written by the rule packs, in English, from each finding's evidence. The
+French page renders them again from the same evidence with the French template of the rule
+(``i18n/rules.fr-CA.json``, keyed by rule id; a test checks every alerting rule of the shipped
+packs has one, with no placeholder the pack's template lacks); numbers follow the locale
+(``82,5`` in French). A rule with no template, or evidence that does not fit it, shows the
+stored summary rather than nothing.
+
+Times are stored in UTC and shown in the care team's IANA time zone with Babel's CLDR formats
+for the locale; ``<time datetime>`` keeps the exact UTC instant in the page.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from babel import Locale
+from babel.dates import format_datetime, get_timezone_name
+from babel.numbers import format_decimal
+
+__all__ = [
+    "CATALOGUE_DIR",
+    "DEFAULT_LOCALE",
+    "LOCALES",
+    "Translator",
+    "catalogue",
+    "pick_locale",
+    "rule_templates",
+    "zone",
+]
+
+log = logging.getLogger(__name__)
+
+CATALOGUE_DIR = Path(__file__).parent / "i18n"
+LOCALES: tuple[str, ...] = ("fr-CA", "en")
+DEFAULT_LOCALE = "fr-CA"
+_BABEL = {"fr-CA": "fr_CA", "en": "en_CA"}
+
+
+@cache
+def catalogue(locale: str) -> Mapping[str, str]:
+    """catalogue is the messages of ``locale`` (read once per process)."""
+    data: dict[str, str] = json.loads((CATALOGUE_DIR / f"{locale}.json").read_text("utf-8"))
+    return data
+
+
+@cache
+def rule_templates(locale: str) -> Mapping[str, str]:
+    """rule_templates is the summary template of each rule in ``locale`` (none for English:
+    the packs' own summaries are English)."""
+    path = CATALOGUE_DIR / f"rules.{locale}.json"
+    if not path.exists():
+        return {}
+    data: dict[str, str] = json.loads(path.read_text("utf-8"))
+    return data
+
+
+def pick_locale(*candidates: str | None) -> str:
+    """pick_locale is the first supported locale among ``candidates`` (else the default)."""
+    for candidate in candidates:
+        if candidate in LOCALES:
+            return candidate
+    return DEFAULT_LOCALE
+
+
+@cache
+def zone(name: str | None, fallback: str = "America/Montreal") -> ZoneInfo:
+    """zone is the IANA zone ``name``, or ``fallback`` when it is unknown or absent."""
+    try:
+        return ZoneInfo(name or fallback)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(fallback)
+
+
+class _Blank(dict[str, Any]):
+    def __missing__(self, key: str) -> str:
+        raise KeyError(key)
+
+
+@dataclass(frozen=True)
+class Translator:
+    """Translator: messages, numbers and times of one page, in one locale and time zone."""
+
+    locale: str
+    tz: ZoneInfo
+
+    @property
+    def messages(self) -> Mapping[str, str]:
+        """messages is this locale's catalogue."""
+        return catalogue(self.locale)
+
+    @property
+    def babel_locale(self) -> Locale:
+        return Locale.parse(_BABEL[self.locale])
+
+    def __call__(self, key: str, **values: Any) -> str:
+        """Translator("key", name=value) is the message ``key`` with its placeholders filled.
+
+        A key missing from the catalogue shows as the key itself (and is logged): the tests
+        keep that from happening, and a page with one odd label beats a page that fails.
+        """
+        text = catalogue(self.locale).get(key)
+        if text is None:
+            log.warning("dashboard message missing", extra={"key": key, "locale": self.locale})
+            return key
+        return text.format(**values) if values else text
+
+    def time(self, value: datetime | None) -> str:
+        """time is ``value`` in the page's zone, in the locale's short date-time format."""
+        if value is None:
+            return "—"
+        return format_datetime(value, "short", tzinfo=self.tz, locale=self.babel_locale)
+
+    def zone_name(self) -> str:
+        """zone_name is the page's time zone as people of the locale name it."""
+        return get_timezone_name(self.tz, locale=self.babel_locale)
+
+    def number(self, value: float | None, digits: int = 1) -> str:
+        """number is ``value`` with ``digits`` decimals in the locale's notation."""
+        if value is None:
+            return "—"
+        pattern = "#,##0" + ("." + "0" * digits if digits > 0 else "")
+        return format_decimal(value, format=pattern, locale=self.babel_locale)
+
+    def summary(self, rule_id: str, stored: str, evidence: Mapping[str, Any]) -> str:
+        """summary is an alert's summary in this locale (the stored one when none fits)."""
+        template = rule_templates(self.locale).get(rule_id)
+        if template is None:
+            return stored
+        try:
+            return _LocalFormatter(self).vformat(template, (), _Blank(evidence))
+        except (KeyError, ValueError, TypeError, IndexError):
+            return stored
+
+
+class _LocalFormatter(string.Formatter):
+    """_LocalFormatter formats numbers with the locale's decimal sign and times in its zone."""
+
+    def __init__(self, t: Translator) -> None:
+        self.t = t
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            text = format(value, format_spec)
+            return text.replace(".", ",") if self.t.locale == "fr-CA" else text
+        if isinstance(value, str) and not format_spec:
+            try:
+                when = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            return self.t.time(when) if when.tzinfo else value
+        text: str = super().format_field(value, format_spec)
+        return text

@@ -1,0 +1,163 @@
+// Homecare RPM nurse dashboard: live triage queue and patient charts.
+// Server-rendered pages work without this script; it adds the live updates (the API's SSE
+// stream triggers a re-read of the server-rendered rows) and draws the charts with uPlot.
+"use strict";
+
+(function () {
+  // --- live queue -------------------------------------------------------------------------
+  function liveQueue(status) {
+    var rowsUrl = status.dataset.rowsUrl;
+    var body = document.getElementById("queue-rows");
+    var announce = document.getElementById("live-announce");
+    var timer = null;
+    var pending = false;
+    var inflight = false;
+
+    function ids() {
+      return Array.prototype.map.call(body.querySelectorAll("tr[data-alert-id]"), function (tr) {
+        return tr.dataset.alertId;
+      });
+    }
+
+    function busy() {
+      // Do not replace rows under a nurse who is filling in a form in the queue.
+      var active = document.activeElement;
+      return active && body.contains(active) && active.tagName !== "BUTTON";
+    }
+
+    function refresh() {
+      timer = null;
+      if (busy()) { pending = true; return; }
+      if (inflight) { pending = true; return; }
+      inflight = true;
+      var before = ids();
+      fetch(rowsUrl, { credentials: "same-origin", headers: { Accept: "text/html" } })
+        .then(function (response) {
+          if (response.status === 401) { window.location.assign("/dashboard/login"); return null; }
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) {
+          if (html === null) return;
+          body.innerHTML = html;
+          var fresh = ids().filter(function (id) { return before.indexOf(id) < 0; });
+          fresh.forEach(function (id) {
+            var row = document.getElementById("alert-" + id);
+            if (row) row.classList.add("new");
+          });
+          announce.textContent = fresh.length ? status.dataset.msgNew : status.dataset.msgUpdated;
+        })
+        .catch(function () { pending = true; })
+        .then(function () {
+          inflight = false;
+          if (pending) { pending = false; schedule(); }
+        });
+    }
+
+    function schedule() {
+      if (timer === null) timer = window.setTimeout(refresh, 150);
+    }
+
+    body.addEventListener("focusout", function () { if (pending) { pending = false; schedule(); } });
+
+    if (!window.EventSource) return;
+    var source = new EventSource(status.dataset.liveUrl, { withCredentials: true });
+    source.addEventListener("open", function () {
+      status.textContent = status.dataset.msgLive;
+      status.classList.remove("offline");
+      status.dataset.state = "live";
+      schedule(); // catch up on anything missed while (re)connecting
+    });
+    source.addEventListener("alert", schedule);
+    source.addEventListener("error", function () {
+      status.textContent = status.dataset.msgOffline;
+      status.classList.add("offline");
+      status.dataset.state = "offline";
+    });
+  }
+
+  // --- charts -----------------------------------------------------------------------------
+  var FR_NAMES = {
+    MMMM: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
+      "octobre", "novembre", "décembre"],
+    MMM: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
+      "nov.", "déc."],
+    WWWW: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
+    WWW: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
+  };
+
+  function plot(el, x, lines, labels, data) {
+    var uPlot = window.uPlot;
+    var series = [{}];
+    var values = [x];
+    lines.forEach(function (line) {
+      series.push(line.series);
+      values.push(line.values);
+    });
+    var opts = {
+      width: Math.max(el.clientWidth, 280),
+      height: 200,
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), data.zone); },
+      scales: { x: { time: true } },
+      series: series,
+      legend: { live: true },
+    };
+    if (data.locale === "fr-CA") {
+      opts.fmtDate = function (tpl) { return uPlot.fmtDate(tpl.replace("{h}:{mm}{aa}", "{H}:{mm}").replace("{h}{aa}", "{H} h"), FR_NAMES); };
+    }
+    var chart = new uPlot(opts, values, el);
+    window.addEventListener("resize", function () {
+      chart.setSize({ width: Math.max(el.clientWidth, 280), height: 200 });
+    });
+    return chart;
+  }
+
+  function thresholdLines(x, thresholds, labels) {
+    return thresholds.map(function (th) {
+      return {
+        series: {
+          label: labels.threshold + " " + (th.op || "≥") + " " + th.value,
+          stroke: th.severity === "critical" || th.severity === "high" ? "#b3261e" : "#c77700",
+          dash: [6, 4],
+          width: 1.5,
+          points: { show: false },
+        },
+        values: x.map(function () { return th.value; }),
+      };
+    });
+  }
+
+  function charts(dataEl) {
+    var data = JSON.parse(dataEl.textContent);
+    var labels = JSON.parse(document.getElementById("chart-labels").textContent);
+    var haveData = data.series.length > 0 || data.news2.x.length > 0;
+    if (!window.uPlot) {
+      if (haveData) document.getElementById("charts-missing").hidden = false;
+      return;
+    }
+    data.series.forEach(function (s) {
+      var el = document.getElementById("plot-" + s.type);
+      if (!el) return;
+      var few = s.x.length < 60;
+      var lines = [
+        { series: { label: labels.mean, stroke: "#1f5fa8", width: 2, points: { show: few } }, values: s.mean },
+        { series: { label: labels.min, stroke: "#8aa9d6", width: 1, points: { show: false } }, values: s.min },
+        { series: { label: labels.max, stroke: "#8aa9d6", width: 1, points: { show: false } }, values: s.max },
+      ].concat(thresholdLines(s.x, s.thresholds, labels));
+      plot(el, s.x, lines, labels, data);
+    });
+    var n = data.news2;
+    var el = document.getElementById("plot-news2");
+    if (el && n.x.length) {
+      var lines = [{ series: { label: labels.news2, stroke: "#5b2a86", width: 2, points: { show: n.x.length < 60 } }, values: n.score }]
+        .concat(thresholdLines(n.x, n.thresholds.map(function (t) { return { op: "≥", value: t.value, severity: t.severity }; }), labels));
+      plot(el, n.x, lines, labels, data);
+    }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var status = document.getElementById("live-status");
+    if (status) liveQueue(status);
+    var dataEl = document.getElementById("chart-data");
+    if (dataEl) charts(dataEl);
+  });
+})();
