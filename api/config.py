@@ -46,11 +46,13 @@ class ApiConfig:
     cookie_secure: bool = False
     alerts: AlertsConfig | None = None
     broker: BrokerAccounts | None = None
+    pseudonym_key: str | None = None
     clock: Callable[[], datetime] = field(default=_now)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ApiConfig:
         """from_settings builds the API's config from the process's settings."""
+        from analytics.deid import DEVELOPMENT_KEY
         from devices.credentials import BrokerAccounts
         from homecare.wiring import alerts_config
         from rules.packs import DEFAULT_PACKS
@@ -68,4 +70,6 @@ class ApiConfig:
             cookie_secure=settings.env == "production",
             alerts=alerts_config(settings),
             broker=BrokerAccounts.from_settings(settings),
+            pseudonym_key=settings.pseudonym_key
+            or (DEVELOPMENT_KEY if settings.env == "development" else None),
         )

@@ -11,7 +11,9 @@
 Everything else is translated at the boundary, here, so no route handles it: FastAPI's request
 validation → 422 ``invalid_request`` (with the field errors in ``details``); Starlette's own
 HTTP errors (unknown path, wrong method) → their status with ``not_found`` /
-``method_not_allowed``; the store's ``Rejected`` (data the database refused) → 409 ``conflict``;
+``method_not_allowed``; the store's ``Rejected`` and PostgreSQL's integrity errors (data the
+database refused) → 409 ``conflict``, its data errors (a value out of range) → 400
+``invalid_value``;
 the alerts stage's ``AlertNotFound`` / ``InvalidTransition`` → 404 / 409; the store being
 unreachable → 503 ``unavailable``; anything unexpected → 500 ``internal_error``, logged with the
 request id, never with the exception text in the answer (it may hold health data).
@@ -165,6 +167,14 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(store.Rejected)
     async def _rejected(request: Request, exc: store.Rejected) -> JSONResponse:
         return error_response(409, "conflict", str(exc))
+
+    @app.exception_handler(psycopg.IntegrityError)
+    async def _integrity(request: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        return error_response(409, "conflict", "the change conflicts with the stored data")
+
+    @app.exception_handler(psycopg.DataError)
+    async def _data(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        return error_response(400, "invalid_value", "a value is out of range for the store")
 
     @app.exception_handler(psycopg.OperationalError)
     async def _unavailable(request: Request, exc: psycopg.OperationalError) -> JSONResponse:

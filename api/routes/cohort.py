@@ -1,64 +1,71 @@
 """Cohort: de-identified data for analysts — no names, no birth dates, no patient ids.
 
-Each patient appears under a stable pseudonym: the first 16 hex digits of SHA-256 over a
-secret key and the patient's id. The key is made once per database (``api_keys``), so the
-same patient has the same pseudonym in every call and every API process, and nobody without
-the key can link a pseudonym back to a patient. Birth dates become 5-year age bands with 90 and
-over in one band (as HIPAA's Safe Harbor method does with ages over 89); enrolment dates become
-months. Reading and alert times stay exact: trends and adherence need them. This is
-pseudonymised data, not anonymised — it stays health data under access control, and every
-cohort read is audited. Cursors carry only pseudonyms, buckets and alert numbers.
+Each patient appears under the analytics layer's pseudonym (``analytics.deid``): ``P-`` and 12
+hex digits of HMAC-SHA256 over the patient's id, keyed with ``HOMECARE_PSEUDONYM_KEY``, so a
+patient has the same pseudonym here, in every notebook and in every API process, and nobody
+without the key can link it back. The HMAC is computed in SQL (from the key's inner and outer
+pads, made here), so lists sort and page by pseudonym in the database. Ages come in the
+analytics layer's bands (top-coded at 90+), enrolment dates as months. Reading and alert times
+stay exact: trends and adherence need them. This is pseudonymised data, not anonymised — it
+stays health data under access control, and every cohort read is audited. Cursors carry only
+pseudonyms, buckets and alert numbers.
 """
 
 from __future__ import annotations
 
-import secrets
+import hashlib
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-import psycopg
 from fastapi import APIRouter, Depends
 from psycopg import sql
 from pydantic import AwareDatetime, BaseModel
 
 import catalogue
+from analytics.deid import age_band, age_on
 from api import audit
 from api.auth import Analyst, Config
+from api.config import ApiConfig
 from api.db import Conn
-from api.errors import ERROR_RESPONSES
+from api.errors import ERROR_RESPONSES, ApiError
 from api.pagination import Page, PageParams, page
 from api.queries.readings import VIEWS
 from api.vocab import Bucket, Program, check_type
 
+_DOMAIN = b"homecare/patient/v1:"  # analytics.deid's domain separation, byte for byte
+_PSEUDONYM = (
+    "'P-' || substr(encode(sha256(%(opad)s::bytea || sha256(%(ipad)s::bytea || %(domain)s::bytea"
+    " || uuid_send(p.id))), 'hex'), 1, 12)"
+)
+
+
+class NoPseudonymKey(ApiError):
+    """NoPseudonymKey: no HOMECARE_PSEUDONYM_KEY is configured, so no cohort data is served."""
+
+    status = 503
+    code = "no_pseudonym_key"
+
+
+def pseudonym_params(config: ApiConfig) -> dict[str, bytes]:
+    """pseudonym_params are the HMAC's padded keys (RFC 2104) for the SQL pseudonym."""
+    if config.pseudonym_key is None:
+        raise NoPseudonymKey("HOMECARE_PSEUDONYM_KEY is not set; cohort data is not served")
+    key = config.pseudonym_key.encode()
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return {
+        "ipad": bytes(b ^ 0x36 for b in key),
+        "opad": bytes(b ^ 0x5C for b in key),
+        "domain": _DOMAIN,
+    }
+
+
+def _age_band(birth_date: date | None, today: date) -> str | None:
+    return age_band(age_on(birth_date, today) if birth_date else None)
+
+
 router = APIRouter(prefix="/cohort", tags=["cohort"], responses=ERROR_RESPONSES)
-
-_PSEUDONYM = "substr(encode(sha256(%(key)s::bytea || uuid_send(p.id)), 'hex'), 1, 16)"
-
-
-def pseudonym_key(conn: psycopg.Connection[Any]) -> bytes:
-    """pseudonym_key is the database's pseudonym key (made on first use)."""
-    conn.execute(
-        "INSERT INTO api_keys (name, key) VALUES ('pseudonym', %s) ON CONFLICT DO NOTHING",
-        (secrets.token_bytes(32),),
-    )
-    row = conn.execute("SELECT key FROM api_keys WHERE name = 'pseudonym'").fetchone()
-    assert row is not None
-    return bytes(row[0])
-
-
-def age_band(birth_date: date | None, today: date) -> str | None:
-    """age_band is a 5-year band ("70-74"), "90+" from 90 on, None when unknown."""
-    if birth_date is None:
-        return None
-    age = (
-        today.year
-        - birth_date.year
-        - ((today.month, today.day) < (birth_date.month, birth_date.day))
-    )
-    if age >= 90:
-        return "90+"
-    low = max(0, age - age % 5)
-    return f"{low}-{low + 4}"
 
 
 class CohortPatient(BaseModel):
@@ -118,7 +125,7 @@ def cohort_patients(
         " WHERE %(after)s::text IS NULL OR pseudonym > %(after)s"
         " ORDER BY pseudonym LIMIT %(limit)s",
         {
-            "key": pseudonym_key(conn),
+            **pseudonym_params(config),
             "program": program,
             "after": after[0] if after else None,
             "limit": params.limit + 1,
@@ -133,7 +140,7 @@ def cohort_patients(
                 pseudonym=r[0],
                 programs=list(r[1]),
                 care_team=r[2],
-                age_band=age_band(r[3], today),
+                age_band=_age_band(r[3], today),
                 hypercapnic=r[4],
                 enrolled_month=r[5].strftime("%Y-%m"),
             )
@@ -147,6 +154,7 @@ def cohort_patients(
 def cohort_readings(
     principal: Analyst,
     conn: Conn,
+    config: Config,
     params: Annotated[PageParams, Depends()],
     type: str,
     bucket: Bucket = "day",
@@ -169,7 +177,7 @@ def cohort_readings(
     rows = conn.execute(
         query,
         {
-            "key": pseudonym_key(conn),
+            **pseudonym_params(config),
             "program": program,
             "type": type,
             "since": since,
@@ -211,6 +219,7 @@ def cohort_readings(
 def cohort_alerts(
     principal: Analyst,
     conn: Conn,
+    config: Config,
     params: Annotated[PageParams, Depends()],
     program: Program | None = None,
     since: AwareDatetime | None = None,
@@ -225,7 +234,7 @@ def cohort_alerts(
         " AND (%(after)s::bigint IS NULL OR a.id > %(after)s)"
         " ORDER BY a.id LIMIT %(limit)s",
         {
-            "key": pseudonym_key(conn),
+            **pseudonym_params(config),
             "program": program,
             "since": since,
             "after": after[0] if after else None,
