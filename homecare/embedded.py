@@ -18,7 +18,10 @@ the configured database or broker does not answer, the demo starts its own:
   passwords), so devices get per-device credentials through ``devices.credentials`` exactly as
   with a deployed broker. amqtt cannot do that (its plugins only know a static per-user topic
   list, no per-device pattern and no changes while running), so the amqtt fallback admits any
-  client: it is NOT the secure configuration, and says so with a warning.
+  client: it is NOT the secure configuration, and says so with a warning. It is not as reliable
+  either: amqtt 0.12 loses a QoS 1 message published to a persistent session while it is still
+  processing that session's DISCONNECT (tests/test_embedded.py), so a demo on amqtt can miss a
+  reading across an ingest restart. Install mosquitto for anything beyond a first look.
 
 Every start function returns an :class:`EmbeddedService` (also a context manager) and raises
 :class:`EmbeddedServiceError` with a one-line reason when the service does not come up.

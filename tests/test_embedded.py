@@ -200,6 +200,12 @@ def test_embedded_broker_delivers_qos1_and_keeps_persistent_sessions(
                 pub.publish("homecare/test/a", b"live")
                 msg = sub.receive()
                 assert (msg.topic, msg.payload, msg.qos) == ("homecare/test/a", b"live", 1)
+            if not prefer_mosquitto:
+                # amqtt 0.12 loses a QoS 1 message published while it is still processing the
+                # subscriber's DISCONNECT (about half the runs without this pause; mosquitto never
+                # does). A known limit of the zero-setup fallback, stated in homecare/embedded.py;
+                # what is tested here is that a session gone for good gets its queue.
+                time.sleep(0.5)
             pub.publish("homecare/test/b", b"while offline")  # queued for the persistent session
             time.sleep(0.2)
             with sub:
