@@ -190,7 +190,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     simulate.add_argument("--device-prefix", default="sim-", help="prefix of ids")
     simulate.add_argument(
-        "--device-password", default=None, help="password every simulated device uses"
+        "--device-password",
+        default=None,
+        help="password every simulated device uses (default: with HOMECARE_MQTT_ADMIN_URL set,"
+        " each device gets its own from the broker's dynamic-security plugin)",
     )
     simulate.add_argument(
         "--no-provision", action="store_true", help="do not enrol patients and devices"

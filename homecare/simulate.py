@@ -15,8 +15,9 @@ from datetime import UTC, datetime
 import catalogue
 import store
 from devices import BrokerAddress, DevicePublisher
+from devices.credentials import BrokerAccounts
 from devices.sim import FaultRates, SimConfig, Simulation, live_window, paced, write_messages
-from homecare.provision import provision_simulation
+from homecare.provision import issue_device_passwords, provision_simulation
 from homecare.settings import Settings
 
 __all__ = ["run_simulate"]
@@ -55,18 +56,26 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
         f" (seed {config.seed}); episodes: "
         + (", ".join(f"{k} {v}" for k, v in sorted(episodes.items())) or "none")
     )
+    passwords: dict[str, str] = {}
     if (args.out and args.provision) or (not args.out and not args.no_provision):
         store.wait_for_database(settings.database_url, settings.connect_timeout_s)
         with store.connect(settings.database_url, autocommit=True) as conn:
             created = provision_simulation(conn, sim.enrolment())
+            if not args.out and args.device_password is None and settings.mqtt_admin_url:
+                # The same path as a real device: its own credentials, issued through the
+                # broker's dynamic-security plugin (devices.credentials).
+                accounts = BrokerAccounts.from_settings(settings)
+                passwords = issue_device_passwords(conn, sim.device_ids(), accounts)
         print(f"provisioned {created} new patients ({config.patients} in all) and their devices")
+        if passwords:
+            print(f"issued broker credentials to {len(passwords)} devices")
     try:
         if args.out:
             with open(args.out, "w", encoding="utf-8") as out:
                 written = write_messages(sim.messages(), out)
             print(f"wrote {written} messages ({sim.counts.readings} readings) to {args.out}")
         else:
-            _publish(settings, args, sim)
+            _publish(settings, args, sim, passwords)
     finally:
         if args.labels:
             sim.write_labels(args.labels)
@@ -74,12 +83,17 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-def _publish(settings: Settings, args: argparse.Namespace, sim: Simulation) -> None:
+def _publish(
+    settings: Settings, args: argparse.Namespace, sim: Simulation, passwords: dict[str, str]
+) -> None:
     from ingest import parse_mqtt_url
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     broker = BrokerAddress(
-        host, port, settings.mqtt_protocol, password_for=lambda _: args.device_password
+        host,
+        port,
+        settings.mqtt_protocol,
+        password_for=lambda device_id: passwords.get(device_id, args.device_password),
     )
     stream = paced(sim.messages(), sim.config.start, args.speed)
     with DevicePublisher(broker, sim.device_ids()) as publisher:

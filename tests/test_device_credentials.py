@@ -9,7 +9,10 @@ reason codes, sessions cut off, readings stored or not.
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -559,3 +562,33 @@ def test_hash_format_is_mosquitto_passwd_s(tmp_path: Path) -> None:
     ours, parsed = hash_password("x"), parse_hash(theirs)
     assert ours.split("$")[1:3] == theirs.split("$")[1:3] == ["7", str(parsed.iterations)]
     assert len(parse_hash(ours).salt) == len(parsed.salt) == 12
+
+
+def test_homecare_simulate_issues_each_device_its_own_credentials(
+    broker: Broker, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    """With an admin account configured, ``homecare simulate`` gives every simulated device its
+    own password through the plugin (no shared --device-password), and the readings arrive."""
+    with running_worker(ingest_config(database_url, broker)):
+        result = subprocess.run(
+            [sys.executable, "-m", "homecare", "simulate", "--patients", "2", "--days", "1"],
+            env=os.environ
+            | {
+                "HOMECARE_DATABASE_URL": database_url,
+                "HOMECARE_MQTT_URL": broker.url(INGEST, broker.ingest_password),
+                "HOMECARE_MQTT_ADMIN_URL": broker.url(ADMIN, broker.admin_password),
+                "HOMECARE_LOG_LEVEL": "WARNING",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+        assert "issued broker credentials to" in result.stdout
+        wait_for(
+            lambda: count(database_url, "SELECT count(*) FROM readings") > 20,
+            what="simulated readings stored",
+        )
+    hashes = db.execute("SELECT device_id, mqtt_password_hash FROM devices").fetchall()
+    assert hashes and all(h is not None and h.startswith("$7$") for _, h in hashes)
+    assert len({h for _, h in hashes}) == len(hashes)  # one password per device
