@@ -2,7 +2,8 @@
 the patient's vital-signs Observations, for the patient's care team.
 
 Each stored reading of a vital-signs type (``catalogue`` category ``vital-signs``: heart rate,
-blood pressure, SpO2, respiratory rate, temperature, weight, glucose) is one Observation:
+blood pressure, SpO2, respiratory rate, temperature, weight; glucose is ``laboratory`` there and
+questionnaires ``survey``, so neither is exported here) is one Observation:
 status ``final``, category ``vital-signs``, code from the catalogue (LOINC, per unit where
 LOINC codes it so), ``valueQuantity`` in the canonical UCUM unit (system
 ``http://unitsofmeasure.org``), ``effectiveDateTime`` the measurement (event) time, ``issued``
