@@ -127,9 +127,10 @@ def test_every_message_is_in_both_languages() -> None:
 
 def test_every_key_the_pages_use_exists() -> None:
     used: set[str] = set()
-    for path in [*DASHBOARD.glob("templates/*.html"), DASHBOARD / "pages.py"]:
+    sources = [*DASHBOARD.glob("templates/*.html"), DASHBOARD / "pages.py", DASHBOARD / "i18n.py"]
+    for path in sources:
         text = path.read_text()
-        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""", text))
+        used |= set(re.findall(r"""\b(?:t|self)\(\s*["']([a-z0-9_.]*[a-z0-9_])["']""", text))
         used |= {f"notice.{n}" for n in re.findall(r'_back\(next, "([a-z_]+)"\)', text)}
     # Keys built from values: every value the pages can show.
     used |= {f"severity.{s}" for s in ("low", "medium", "high", "critical")}
@@ -175,6 +176,24 @@ def test_french_summary_uses_the_french_decimal_sign_and_the_team_zone() -> None
     assert t.summary("hf.weight_gain", "stored text", {"value": 1}) == "stored text"
     english = i18n.Translator("en", i18n.zone("America/Montreal"))
     assert english.summary("hf.weight_gain", "stored text", weight) == "stored text"
+
+
+def test_french_deviation_summary_names_the_vitals_that_moved() -> None:
+    # rules.evaluate's deviation evidence: every vital's move; those of 1 spread or more count.
+    evidence = {
+        "score": 5.8,
+        "explanation": "heart_rate +14 (usual 78), spo2 -2.5 (usual 95)",
+        "vitals": [
+            {"type": "spo2", "usual": 95.0, "change": -2.5, "score": 2.5},
+            {"type": "respiratory_rate", "usual": 17.0, "change": 0.5, "score": 0.3},
+            {"type": "heart_rate", "usual": 78.0, "change": 14.0, "score": 3.0},
+        ],
+    }
+    t = i18n.Translator("fr-CA", i18n.zone("America/Montreal"))
+    assert t.summary("hf.deviation", "x", evidence) == (
+        "Écart par rapport aux valeurs habituelles du patient : Fréquence cardiaque +14"
+        " (habituellement 78), Saturation en oxygène (SpO2) -2,5 (habituellement 95)"
+    )
 
 
 # --- sign-in, language, time zone ---------------------------------------------------------

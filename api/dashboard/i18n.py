@@ -143,10 +143,26 @@ class Translator:
         template = rule_templates(self.locale).get(rule_id)
         if template is None:
             return stored
+        values = _Blank(evidence)
+        if isinstance(evidence.get("vitals"), list):
+            values["explanation"] = self._explanation(evidence["vitals"])
         try:
-            return _LocalFormatter(self).vformat(template, (), _Blank(evidence))
+            return _LocalFormatter(self).vformat(template, (), values)
         except (KeyError, ValueError, TypeError, IndexError):
             return stored
+
+    def _explanation(self, moves: list[Any]) -> str:
+        """_explanation says, for a deviation rule's evidence, which vitals moved and from what
+        (as ``rules.evaluate`` does in English: the vitals that moved a spread or more, most
+        first)."""
+        usual = self("summary.usual")
+        parts = []
+        moved = [m for m in moves if isinstance(m, dict) and float(m.get("score", 0)) >= 1.0]
+        for move in sorted(moved, key=lambda m: -float(m["score"])):
+            change = _LocalFormatter(self).format_field(float(move["change"]), "+.3g")
+            before = _LocalFormatter(self).format_field(float(move["usual"]), ".3g")
+            parts.append(f"{self('type.' + str(move['type']))} {change} ({usual} {before})")
+        return ", ".join(parts)
 
 
 class _LocalFormatter(string.Formatter):
@@ -165,5 +181,5 @@ class _LocalFormatter(string.Formatter):
             except ValueError:
                 return value
             return self.t.time(when) if when.tzinfo else value
-        text: str = super().format_field(value, format_spec)
-        return text
+        formatted: str = super().format_field(value, format_spec)
+        return formatted

@@ -76,18 +76,26 @@
   }
 
   // --- charts -----------------------------------------------------------------------------
-  var FR_NAMES = {
-    MMMM: ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre",
-      "octobre", "novembre", "décembre"],
-    MMM: ["janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.",
-      "nov.", "déc."],
-    WWWW: ["dimanche", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi"],
-    WWW: ["dim.", "lun.", "mar.", "mer.", "jeu.", "ven.", "sam."],
-  };
+  // Times on the charts are in the care team's zone and the page's language: uPlot places the
+  // ticks in that zone (tzDate); the browser's Intl formats the labels.
+  function formatters(data) {
+    var lang = data.locale === "fr-CA" ? "fr-CA" : "en-CA";
+    var zone = { timeZone: data.zone };
+    function make(options) {
+      var f = new Intl.DateTimeFormat(lang, Object.assign({}, zone, options));
+      return function (ts) { return f.format(new Date(ts * 1e3)); };
+    }
+    return {
+      day: make({ day: "numeric", month: "short" }),
+      hour: make({ day: "numeric", month: "short", hour: "numeric", minute: "2-digit" }),
+      full: make({ dateStyle: "medium", timeStyle: "short" }),
+    };
+  }
 
   function plot(el, x, lines, labels, data) {
     var uPlot = window.uPlot;
-    var series = [{}];
+    var fmt = formatters(data);
+    var series = [{ label: labels.time, value: function (u, ts) { return ts == null ? "--" : fmt.full(ts); } }];
     var values = [x];
     lines.forEach(function (line) {
       series.push(line.series);
@@ -99,11 +107,17 @@
       tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1e3), data.zone); },
       scales: { x: { time: true } },
       series: series,
+      axes: [
+        {
+          values: function (u, splits, axisIdx, foundSpace, foundIncr) {
+            var f = foundIncr >= 86400 ? fmt.day : fmt.hour;
+            return splits.map(function (ts) { return f(ts); });
+          },
+        },
+        {},
+      ],
       legend: { live: true },
     };
-    if (data.locale === "fr-CA") {
-      opts.fmtDate = function (tpl) { return uPlot.fmtDate(tpl.replace("{h}:{mm}{aa}", "{H}:{mm}").replace("{h}{aa}", "{H} h"), FR_NAMES); };
-    }
     var chart = new uPlot(opts, values, el);
     window.addEventListener("resize", function () {
       chart.setSize({ width: Math.max(el.clientWidth, 280), height: 200 });

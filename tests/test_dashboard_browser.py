@@ -1,0 +1,193 @@
+"""The dashboard in a real browser: Debian's headless Chromium, driven by Playwright, against the
+app served by uvicorn on a loopback port, with a real alerts worker.
+
+A nurse signs in (in French, the default), sees a new alert arrive in her queue without
+reloading — a finding written as the rules stage writes it, turned into an alert by the alerts
+worker, announced over LISTEN/NOTIFY, streamed by the API's SSE endpoint, and the queue re-read
+by the page's script — while an alert of another care team's patient, opened just before, never
+shows. She acknowledges it and resolves it with an outcome from the page; the database records
+both as hers. Screenshots of the queue and of a patient page (charts drawn by uPlot) are saved
+under ``test-artifacts/``. The page must log no error (a Content-Security-Policy violation
+would be one).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from playwright.sync_api import ConsoleMessage, sync_playwright
+from psycopg.types.json import Jsonb
+
+import store
+from alerts import AlertsConfig, AlertsWorker
+from api import ApiConfig, create_app
+from api.serve import serve
+from rules.packs import DEFAULT_PACKS
+from tests.api_support import PASSWORD, add_user
+from tests.support.pipeline import wait_for
+from tests.support.services import free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def _finding(conn: psycopg.Connection[Any], patient: uuid.UUID, score: int) -> None:
+    """_finding writes a NEWS2 finding as the rules stage does (its trigger wakes the alerts)."""
+    now = datetime.now(UTC)
+    conn.execute(
+        "INSERT INTO findings (patient_id, rule_id, state, severity, evidence_time, received_at,"
+        " late, summary, evidence, pack, pack_version) VALUES (%s, 'common.news2_high', 'active',"
+        " 'critical', %s, %s, false, %s, %s, 'common', 1)",
+        (
+            patient,
+            now - timedelta(minutes=2),
+            now,
+            f"NEWS2 {score} (from 7 parameters): high clinical risk",
+            Jsonb({"score": score, "parameters": 7, "min_score": 7}),
+        ),
+    )
+
+
+def _readings(conn: psycopg.Connection[Any], patient: uuid.UUID) -> None:
+    """_readings: 30 days of vitals every 4 hours, for the patient page's charts."""
+    now = datetime.now(UTC)
+    conn.execute(
+        "INSERT INTO readings (time, patient_id, device_id, type, value, unit, original_value,"
+        " original_unit, msg_id, received_at)"
+        " SELECT t, %(p)s, 'dev-1', ty.name, ty.v + 3 * sin(extract(epoch FROM t) / 40000),"
+        " ty.u, ty.v, ty.u, 'm' || extract(epoch FROM t), t"
+        " FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '4 hours') AS t,"
+        " (VALUES ('spo2', 93.0, '%%'), ('heart_rate', 84.0, '/min'),"
+        "  ('respiratory_rate', 19.0, '/min'), ('systolic_bp', 128.0, 'mm[Hg]'),"
+        "  ('body_temperature', 37.1, 'Cel'), ('body_weight', 82.0, 'kg')) AS ty(name, v, u)",
+        {"p": patient, "start": now - timedelta(days=30), "end": now - timedelta(minutes=30)},
+    )
+    store.refresh_aggregates(conn)
+
+
+@pytest.fixture
+def served(database_url: str, db: psycopg.Connection[Any]) -> Iterator[str]:
+    """served: the app on a loopback port and an alerts worker, both on this test's database."""
+    app = create_app(ApiConfig(database_url=database_url, packs_dir=DEFAULT_PACKS, pool_size=4))
+    port = free_port()
+    stop = threading.Event()
+    server = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop), daemon=True)
+    worker = AlertsWorker(AlertsConfig(database_url=database_url, packs_dir=DEFAULT_PACKS))
+    worker_thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
+    server.start()
+    worker_thread.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop.set()
+        server.join(timeout=20)
+        worker_thread.join(timeout=20)
+        assert not server.is_alive() and not worker_thread.is_alive()
+
+
+def _alert_of(conn: psycopg.Connection[Any], patient: uuid.UUID) -> Any:
+    return conn.execute(
+        "SELECT id, status, acknowledged_by, resolved_by, outcome FROM alerts"
+        " WHERE patient_id = %s",
+        (patient,),
+    ).fetchone()
+
+
+def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
+    db: psycopg.Connection[Any], served: str
+) -> None:
+    assert CHROMIUM.is_file(), "Debian's chromium is needed: apt-get install chromium"
+    add_user(db, "nurse", "nurse", ("cardio",))
+    add_user(db, "nurse2", "nurse", ("renal",), password=None)
+    own = store.create_patient(
+        db, display_name="Jeanne Tremblay", programs=["heart_failure"], care_team="cardio"
+    )
+    other = store.create_patient(
+        db, display_name="Paul Gagnon", programs=["copd"], care_team="renal"
+    )
+    _readings(db, own)
+    ARTIFACTS.mkdir(exist_ok=True)
+    errors: list[str] = []
+
+    def on_console(message: ConsoleMessage) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.on("console", on_console)
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "response",
+                lambda r: errors.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+            )
+            page.set_default_timeout(10_000)
+
+            # Sign in (French by default).
+            page.goto(f"{served}/dashboard/")
+            assert page.url.startswith(f"{served}/dashboard/login")
+            assert page.locator("h1").inner_text() == "Connexion"
+            page.fill("#username", "nurse")
+            page.fill("#password", PASSWORD)
+            page.click("button.primary")
+            page.wait_for_url(f"{served}/dashboard/")
+            page.wait_for_selector("#live-status[data-state=live]")
+            assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
+
+            # Another team's patient gets an alert first: it must never show.
+            _finding(db, other, 9)
+            wait_for(lambda: _alert_of(db, other) is not None, 10, "the other team's alert")
+            # Then the nurse's patient: it must appear without a reload.
+            started = time.monotonic()
+            _finding(db, own, 8)
+            row = page.wait_for_selector("#queue-rows tr[data-alert-id]")
+            assert row is not None
+            arrival_s = time.monotonic() - started
+            alert_id = int(row.get_attribute("data-alert-id") or 0)
+            assert page.locator("#queue-rows tr[data-alert-id]").count() == 1
+            text = row.inner_text()
+            assert "Critique" in text and "Jeanne Tremblay" in text
+            assert "NEWS2 8 (sur 7 paramètres) : risque clinique élevé" in text
+            assert "Paul Gagnon" not in page.content()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-queue.png"), full_page=True)
+
+            # Acknowledge from the page.
+            page.click(f"#alert-{alert_id} button[data-action=ack]")
+            page.wait_for_selector(".notice >> text=Alerte prise en charge.")
+            assert _alert_of(db, own)[1:3] == ("acknowledged", "user:nurse")
+            assert "Prise en charge" in page.locator(f"#alert-{alert_id}").inner_text()
+
+            # Resolve with an outcome from the page.
+            page.select_option(f"#outcome-{alert_id}", "called_patient")
+            page.click(f"#alert-{alert_id} button[data-action=resolve]")
+            page.wait_for_selector(".notice >> text=Alerte résolue.")
+            assert _alert_of(db, own)[1:] == (
+                "resolved",
+                "user:nurse",
+                "user:nurse",
+                "called_patient",
+            )
+            assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
+
+            # The patient page: charts drawn from local files, alert history with the outcome.
+            page.goto(f"{served}/dashboard/patients/{own}?days=30")
+            page.wait_for_selector("#plot-spo2 canvas")
+            page.wait_for_selector("#plot-news2 canvas")
+            assert "Appel au patient" in page.locator("#alert-" + str(alert_id)).inner_text()
+            page.screenshot(path=str(ARTIFACTS / "dashboard-patient.png"), full_page=True)
+        finally:
+            browser.close()
+    assert errors == []
+    assert (ARTIFACTS / "dashboard-queue.png").stat().st_size > 10_000
+    print(f"new alert in the browser's queue {arrival_s * 1000:.0f} ms after the finding")
+    assert arrival_s < 5
