@@ -9,8 +9,10 @@ with each baseline, and the findings are scored against the simulator's labels
 
 - *classic weight rule* (heart failure): weight up > 2 lb (0.91 kg) in a day or > 5 lb (2.27 kg)
   in a week, the rule of thumb whose sensitivity trials put around 20 %;
-- *single readings*: the shipped packs with every persistence requirement removed, i.e. plain
-  thresholds that fire on one reading.
+- *single readings*: plain population thresholds that fire on one reading — every threshold of
+  the shipped packs with its persistence removed (building blocks included, on their own) and
+  NEWS2 on its published bands without the patient's usual score; no baseline, deviation or
+  combination rule.
 
 and one bound, which is not a rule set: the *oracle* alerts at the first stored reading after each
 episode's onset, knowing the labels. No detector that waits for the deterioration to begin can do
@@ -35,7 +37,7 @@ from devices.sim import SimConfig, Simulation
 from ingest import Delivery, ParseLimits, Reading, parse_message, write_batch
 from rules import PackSet, PatientContext, evaluate_patient, load_packs
 from rules.harness import Alert, Group, Labels, parse_labels, score, score_kinds
-from rules.packs import Pack, Persistence
+from rules.packs import News2Rule, Pack, Persistence, ThresholdRule
 from rules.repository import load_readings
 
 __all__ = ["EvaluationResult", "baseline_packs", "evaluate_cohort"]
@@ -89,12 +91,12 @@ def baseline_packs(shipped: PackSet) -> dict[str, PackSet]:
     )
     single: dict[str, Pack] = {}
     for name, pack in shipped.packs.items():
-        rules = [
-            rule.model_copy(update={"persistence": Persistence()})
-            if hasattr(rule, "persistence")
-            else rule
-            for rule in pack.rules
-        ]
+        rules: list[ThresholdRule | News2Rule] = []
+        for rule in pack.rules:
+            if isinstance(rule, ThresholdRule):
+                rules.append(rule.model_copy(update={"persistence": Persistence(), "alert": True}))
+            elif isinstance(rule, News2Rule):
+                rules.append(rule.model_copy(update={"personal": None}))
         single[name] = pack.model_copy(update={"rules": tuple(rules)})
     return {
         "classic weight rule (heart failure)": PackSet({"heart_failure": classic}),

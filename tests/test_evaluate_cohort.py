@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from homecare.evaluate import ORACLE, evaluate_cohort, format_report
+from homecare.evaluate import ORACLE, baseline_packs, evaluate_cohort, format_report
+from rules import load_packs
+from rules.packs import News2Rule, ThresholdRule
 from tests.conftest import BASE_URL
 
 
@@ -37,3 +39,18 @@ def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> N
     assert sum(g.episodes for g in result.kinds[ORACLE].values()) == oracle.episodes
     report = format_report(result)
     assert "== shipped packs" in report and "all programs" in report
+
+
+def test_the_single_reading_baseline_is_plain_population_thresholds() -> None:
+    single = baseline_packs(load_packs())["single readings, no persistence"]
+    rules = [rule for pack in single.packs.values() for rule in pack.rules]
+    assert rules and {rule.kind for rule in rules} == {"threshold", "news2"}
+    for rule in rules:
+        assert rule.alert
+        if isinstance(rule, ThresholdRule):
+            assert (rule.persistence.count, rule.persistence.of) == (1, 1)
+            assert rule.persistence.sustained is None
+        else:
+            assert isinstance(rule, News2Rule) and rule.personal is None
+    # The shipped building block "SBP at or below 90" pages on its own in the baseline.
+    assert "common.sbp_at_or_below_90" in {rule.id for rule in rules}
