@@ -161,6 +161,7 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     for stage in stages:
         stage.daemon = True
         stage.start()
+    stages.append(_dashboard(settings, stop))
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     device_ids = sim.device_ids()
@@ -208,6 +209,72 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
         sim.write_labels(args.labels)
         print(f"labels     {args.labels}")
     return 0
+
+
+def _dashboard(settings: Settings, stop: threading.Event) -> threading.Thread:
+    """_dashboard serves the API and the nurse dashboard (with the scheduler refreshing the
+    charts' aggregates every minute) and prints the sign-in of a demo nurse of the simulated
+    patients' care team; her password is new on every run (the demo may run on a real
+    database)."""
+    import secrets
+
+    from api import accounts, audit
+    from api.app import create_app
+    from api.hashing import hash_password
+    from api.serve import serve
+    from homecare.scheduler import SchedulerConfig, run_scheduler
+
+    username, password = "nurse.demo", secrets.token_urlsafe(9)
+    with store.connect(settings.database_url, autocommit=True) as conn, conn.transaction():
+        accounts.create_care_team(conn, "demo-team", "Demo team", settings.api_default_time_zone)
+        found = accounts.find_user(conn, username)
+        if found is None:
+            user_id = accounts.create_user(
+                conn,
+                username=username,
+                display_name="Demo nurse",
+                role="nurse",
+                password=password,
+                locale=settings.api_default_locale,
+                time_zone=settings.api_default_time_zone,
+            )
+        else:
+            user_id = found[0]
+            conn.execute(
+                "UPDATE users SET password_hash = %s, failed_logins = 0, locked_until = NULL"
+                " WHERE id = %s",
+                (hash_password(password), user_id),
+            )
+        accounts.add_member(conn, "demo-team", user_id, "cli:demo")
+        audit.record(conn, "cli:demo", "user.password", f"user/{username}", {"role": "nurse"})
+    scheduler = SchedulerConfig(database_url=settings.database_url, refresh_every_s=60.0)
+    threading.Thread(target=run_scheduler, args=(scheduler, stop), daemon=True).start()
+    in_use = False
+    with (
+        contextlib.suppress(OSError),
+        socket.create_connection((settings.api_host, settings.api_port), timeout=1.0),
+    ):
+        in_use = True
+    if in_use:
+        print(
+            f"dashboard  not started: {settings.api_host}:{settings.api_port} is in use"
+            " (set HOMECARE_API_PORT)"
+        )
+        idle = threading.Thread(target=lambda: None)
+        idle.start()
+        return idle
+    api = threading.Thread(
+        target=serve,
+        args=(create_app(settings), settings.api_host, settings.api_port, stop),
+        name="api",
+        daemon=True,
+    )
+    api.start()
+    print(
+        f"dashboard  http://{settings.api_host}:{settings.api_port}/dashboard/ — sign in as"
+        f" {username} / {password} (français; English from the page)"
+    )
+    return api
 
 
 def _credentials(
