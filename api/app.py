@@ -38,12 +38,18 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # A second lifespan on the same app (a test client inside another) shares the first's
+        # pool rather than replacing it; the one that opened it closes it.
+        if getattr(app.state, "pool", None) is not None:
+            yield
+            return
         app.state.pool = open_pool(config.database_url, config.pool_size)
         try:
             yield
         finally:
             app.state.live.stop()
             app.state.pool.close()
+            app.state.pool = None
 
     app = FastAPI(
         title="Homecare RPM API",

@@ -38,6 +38,7 @@ class LiveClient:
         self.loop = asyncio.get_running_loop()
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
         self.dropped = 0
+        self.ended = False
 
     def allows(self, team: str | None) -> bool:
         """allows: the client may see a change of a patient of ``team``."""
@@ -49,8 +50,15 @@ class LiveClient:
             self.dropped += 1
         self.queue.put_nowait(change)
 
+    def _end(self) -> None:  # runs on the client's event loop
+        self.ended = True
+        if self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait({})
+
     async def get(self, timeout: float) -> dict[str, Any] | None:
-        """get waits up to ``timeout`` seconds for the next change."""
+        """get waits up to ``timeout`` seconds for the next change (None: none came); an
+        empty dict means the server is shutting down and the stream should end."""
         try:
             return await asyncio.wait_for(self.queue.get(), timeout)
         except TimeoutError:
@@ -91,8 +99,20 @@ class LiveHub:
                 self._thread.start()
         return client
 
+    def end_streams(self) -> None:
+        """end_streams tells every client's stream to finish (server shutting down), so the
+        server's graceful shutdown does not wait out its timeout on open streams."""
+        with self._lock:
+            clients = list(self._clients)
+        for client in clients:
+            try:
+                client.loop.call_soon_threadsafe(client._end)
+            except RuntimeError:
+                self._remove(client)
+
     def stop(self) -> None:
-        """stop ends the pump and the stream (app shutdown)."""
+        """stop ends the streams, the pump and the LISTEN connection (app shutdown)."""
+        self.end_streams()
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=5)

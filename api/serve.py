@@ -40,5 +40,8 @@ def serve(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
     log.info("api listening", extra={"host": host, "port": port})
     while not stop.is_set() and thread.is_alive():
         stop.wait(0.5)
+    live = getattr(app.state, "live", None)
+    if live is not None:
+        live.end_streams()  # open SSE streams finish now instead of holding the shutdown
     server.should_exit = True
     thread.join(timeout=15)

@@ -167,6 +167,28 @@ def build_world(
         yield World(client, clock, db, tokens, patients, packs_dir)
 
 
+@contextmanager
+def shared_world(
+    template_database: str, work_dir: Path, broker: BrokerAccounts | None
+) -> Iterator[World]:
+    """shared_world is a world on a database of its own for a whole module (tests that make
+    their own fresh objects each call, so they need not pay one setup each)."""
+    from tests.conftest import BASE_URL, url_with_database
+
+    name = f"hc_shared_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(BASE_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    url = url_with_database(BASE_URL, name)
+    packs = work_dir / "packs"
+    shutil.copytree(DEFAULT_PACKS, packs)
+    try:
+        with store.connect(url, autocommit=True) as db, build_world(url, db, packs, broker) as made:
+            yield made
+    finally:
+        with psycopg.connect(BASE_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
 @pytest.fixture
 def packs_dir(tmp_path: Path) -> Path:
     """packs_dir is a private copy of the shipped packs (activation writes there)."""

@@ -11,7 +11,6 @@ a nurse or physician naming another team's patient (or its alert, silence, readi
 from __future__ import annotations
 
 import itertools
-import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,16 +18,12 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-import psycopg
 import pytest
 
-import store
 from alerts import AlertsConfig, AlertService
 from api import accounts, create_app
 from devices import credentials as creds
-from rules.packs import DEFAULT_PACKS
-from tests.api_support import World, api_config, build_world, live_server, open_alert
-from tests.conftest import BASE_URL, url_with_database
+from tests.api_support import World, api_config, live_server, open_alert, shared_world
 from tests.test_device_credentials import Broker, dynsec_broker
 
 ROLES = ("nurse", "physician", "analyst", "admin")
@@ -315,23 +310,9 @@ def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Broker]:
 def matrix_world(
     template_database: str, tmp_path_factory: pytest.TempPathFactory, broker: Broker
 ) -> Iterator[World]:
-    """One database for the whole matrix (each call makes its own fresh objects), so the
-    matrix costs one setup, not one per row."""
-    name = f"hc_matrix_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
-        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
-    url = url_with_database(BASE_URL, name)
-    packs = tmp_path_factory.mktemp("packs") / "packs"
-    shutil.copytree(DEFAULT_PACKS, packs)
-    try:
-        with (
-            store.connect(url, autocommit=True) as db,
-            build_world(url, db, packs, broker.accounts) as made,
-        ):
-            yield made
-    finally:
-        with psycopg.connect(BASE_URL, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    """One database for the whole matrix (each call makes its own fresh objects)."""
+    with shared_world(template_database, tmp_path_factory.mktemp("matrix"), broker.accounts) as w:
+        yield w
 
 
 def _app_routes() -> set[tuple[str, str]]:

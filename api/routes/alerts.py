@@ -184,6 +184,8 @@ async def stream(request: Request, principal: Clinician, conn: Conn) -> Streamin
             yield b"retry: 3000\n\n"
             while True:
                 change = await client.get(timeout=15.0)
+                if change == {}:
+                    return  # the server is shutting down; the browser reconnects elsewhere
                 yield b": keepalive\n\n" if change is None else sse(change)
         finally:
             client.close()
