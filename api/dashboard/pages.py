@@ -99,7 +99,7 @@ def _refused(page: Page) -> Response:
     )
 
 
-def _queue_zone(conn: Conn, config: Config, principal: Principal) -> str:
+def _queue_zone(conn: Conn, principal: Principal) -> str:
     zones = queries.team_zones(conn, sorted(principal.care_teams))
     return next(iter(zones)) if len(zones) == 1 else principal.time_zone
 
@@ -119,6 +119,9 @@ def dashboard_root() -> Response:
 
 @router.get("/dashboard/login")
 def login_form(request: Request, conn: Conn, config: Config, next: str | None = None) -> Response:
+    principal = session_principal(request, conn, config)
+    if principal is not None:  # already signed in
+        return redirect(safe_next(next))
     page = Page.make(request, config, None)
     return render(page, "login.html", next=safe_next(next), error=None, username="")
 
@@ -202,9 +205,7 @@ def _queue_rows(
     request: Request, conn: Conn, config: Config
 ) -> tuple[Page, Response | None, list[tuple[Alert, str]]]:
     principal = session_principal(request, conn, config)
-    zone_name = (
-        _queue_zone(conn, config, principal) if principal and principal.is_clinician else None
-    )
+    zone_name = _queue_zone(conn, principal) if principal and principal.is_clinician else None
     page = Page.make(request, config, principal, zone_name)
     gate = _gate(page)
     if gate is not None or principal is None:
