@@ -1,9 +1,11 @@
-"""Serve: run the API with uvicorn until a stop event is set (``homecare api`` / ``run``).
+"""Serve: run the API with uvicorn in a thread (``homecare api``, ``homecare run``, the demo).
 
 uvicorn runs in a thread of its own and installs no signal handlers there; the command's main
-thread owns SIGTERM/SIGINT and sets ``stop``, so ``homecare api`` and ``homecare run`` shut
-down the same way: stop accepting, finish requests in flight (SSE clients are told to go),
-close the pool.
+thread owns SIGTERM/SIGINT. ``start_server`` returns once the socket is bound — or raises
+``OSError`` at once when it cannot be (port in use), so a command fails with a one-line reason
+instead of running without its API. ``RunningServer.stop`` ends open live streams first (so the
+graceful shutdown does not wait them out), then lets uvicorn finish requests in flight and the
+app close its pool.
 """
 
 from __future__ import annotations
@@ -14,13 +16,30 @@ import threading
 import uvicorn
 from fastapi import FastAPI
 
-__all__ = ["serve"]
+__all__ = ["RunningServer", "serve", "start_server"]
 
 log = logging.getLogger(__name__)
 
 
-def serve(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
-    """serve runs ``app`` on host:port until ``stop`` is set; raises OSError if it cannot bind."""
+class RunningServer:
+    """RunningServer is a started uvicorn server and its thread."""
+
+    def __init__(self, app: FastAPI, server: uvicorn.Server, thread: threading.Thread) -> None:
+        self.app = app
+        self.server = server
+        self.thread = thread
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """stop shuts the server down gracefully and waits for its thread."""
+        live = getattr(self.app.state, "live", None)
+        if live is not None:
+            live.end_streams()
+        self.server.should_exit = True
+        self.thread.join(timeout=timeout)
+
+
+def start_server(app: FastAPI, host: str, port: int) -> RunningServer:
+    """start_server serves ``app`` on host:port from a thread; returns once it listens."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -36,12 +55,16 @@ def serve(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
     while not server.started and thread.is_alive():
         thread.join(timeout=0.05)
     if not server.started:
-        raise OSError(f"the API could not start on {host}:{port} (see the log)")
+        raise OSError(f"the API could not listen on {host}:{port} (in use? see the log)")
     log.info("api listening", extra={"host": host, "port": port})
-    while not stop.is_set() and thread.is_alive():
-        stop.wait(0.5)
-    live = getattr(app.state, "live", None)
-    if live is not None:
-        live.end_streams()  # open SSE streams finish now instead of holding the shutdown
-    server.should_exit = True
-    thread.join(timeout=15)
+    return RunningServer(app, server, thread)
+
+
+def serve(app: FastAPI, host: str, port: int, stop: threading.Event) -> None:
+    """serve runs ``app`` on host:port until ``stop`` is set (raises OSError if it cannot)."""
+    running = start_server(app, host, port)
+    try:
+        while not stop.is_set() and running.thread.is_alive():
+            stop.wait(0.5)
+    finally:
+        running.stop()
