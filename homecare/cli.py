@@ -336,17 +336,14 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     with store.connect(settings.database_url, autocommit=True) as conn:
         store.migrate(conn, settings.db_flavour)
     from api import create_app
-    from api.serve import serve
+    from api.serve import start_server
 
+    # The API first: a port in use stops the command with a one-line reason (OSError).
+    api = start_server(create_app(settings), settings.api_host, settings.api_port)
     workers = [
         threading.Thread(target=RulesWorker(rules_config(settings)).run, args=(stop,)),
         threading.Thread(target=AlertsWorker(alerts_config(settings)).run, args=(stop,)),
         threading.Thread(target=run_scheduler, args=(_scheduler_config(settings), stop)),
-        threading.Thread(
-            target=serve,
-            args=(create_app(settings), settings.api_host, settings.api_port, stop),
-            name="api",
-        ),
     ]
     for worker in workers:
         worker.start()
@@ -354,6 +351,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
         IngestWorker(ingest_config(settings)).run(stop)
     finally:
         stop.set()
+        api.stop()
         for worker in workers:
             worker.join(timeout=30)
     return 0
