@@ -548,6 +548,9 @@ def test_patient_page_charts_with_thresholds_news2_and_windows(world: World) -> 
         (f"patient/{patient}",),
     ).fetchone()
     assert reads == (len(WINDOWS),)
+    # Any other window is the first one, never an error page.
+    odd = world.client.get(f"/dashboard/patients/{patient}?days=abc")
+    assert odd.status_code == 200 and 'aria-current="page" class="current">7 jours' in odd.text
 
 
 def test_news2_series_scores_the_readings_as_the_chart_says(world: World) -> None:

@@ -22,6 +22,7 @@ and the NEWS2 score over the same window.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -31,10 +32,12 @@ from typing import Any
 import psycopg
 
 import catalogue
-from rules import Observations, PackSet, load_packs, score_news2
+from rules import Observations, PackError, PackSet, load_packs, score_news2
 from rules.packs import News2Rule, ThresholdRule
 
 __all__ = ["NEWS2_TYPES", "WINDOWS", "News2Point", "Series", "Threshold", "news2", "vitals"]
+
+log = logging.getLogger(__name__)
 
 WINDOWS: tuple[int, ...] = (7, 30, 90)
 NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
@@ -88,11 +91,18 @@ _packs_cache: dict[Path, tuple[float, PackSet]] = {}
 
 
 def packs(directory: Path) -> PackSet:
-    """packs is the packs in ``directory``, re-read when a file there changes."""
+    """packs is the packs in ``directory``, re-read when a file there changes; while a file is
+    invalid (an edit in progress), the last good packs, as the workers do."""
     stamp = max((p.stat().st_mtime for p in directory.glob("*.yaml")), default=0.0)
     cached = _packs_cache.get(directory)
     if cached is None or cached[0] != stamp:
-        cached = (stamp, load_packs(directory))
+        try:
+            cached = (stamp, load_packs(directory))
+        except PackError:
+            if cached is None:
+                raise
+            log.warning("rule packs invalid; charts keep the last good ones")
+            return cached[1]
         _packs_cache[directory] = cached
     return cached[1]
 

@@ -248,7 +248,7 @@ def queue_fragment(request: Request, conn: Conn, config: Config) -> Response:
 
 @router.get("/dashboard/patients/{patient_id}")
 def patient_page(
-    request: Request, patient_id: uuid.UUID, conn: Conn, config: Config, days: int = 7
+    request: Request, patient_id: uuid.UUID, conn: Conn, config: Config, days: str = "7"
 ) -> Response:
     principal = session_principal(request, conn, config)
     found = (
@@ -263,14 +263,14 @@ def patient_page(
     assert principal is not None
     if found is None:
         return _not_found(page)
-    days = days if days in charts.WINDOWS else charts.WINDOWS[0]
+    window = int(days) if days.isdigit() and int(days) in charts.WINDOWS else charts.WINDOWS[0]
     now = config.clock()
     pack_set = charts.packs(config.packs_dir)
     series = charts.vitals(
         conn,
         patient_id,
         found.programs,
-        days=days,
+        days=window,
         now=now,
         time_zone=page.t.tz.key,
         pack_set=pack_set,
@@ -279,7 +279,7 @@ def patient_page(
     news2 = charts.news2(
         conn,
         patient_id,
-        since=now - timedelta(days=days),
+        since=now - timedelta(days=window),
         until=now,
         hypercapnic=found.hypercapnic,
         rule=news2_rules[0] if news2_rules else None,
@@ -290,7 +290,7 @@ def patient_page(
         conn, patient_teams(principal), patient_id=patient_id, active_at=now, after=None, limit=50
     )
     audit.record_reads(
-        conn, principal, "patient.read", [patient_id], {"via": "dashboard", "days": days}
+        conn, principal, "patient.read", [patient_id], {"via": "dashboard", "days": window}
     )
     chart_data = {
         "zone": page.t.tz.key,
@@ -308,7 +308,7 @@ def patient_page(
         page,
         "patient.html",
         patient=found,
-        days=days,
+        days=window,
         windows=charts.WINDOWS,
         series=series,
         news2=news2,
