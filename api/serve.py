@@ -11,6 +11,7 @@ app close its pool.
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 
 import uvicorn
@@ -50,7 +51,18 @@ def start_server(app: FastAPI, host: str, port: int) -> RunningServer:
         lifespan="on",
     )
     server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="api-server", daemon=True)
+    # The socket is bound here, so a taken port is this caller's OSError, said once.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"the API cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    thread = threading.Thread(
+        target=server.run, kwargs={"sockets": [sock]}, name="api-server", daemon=True
+    )
     thread.start()
     while not server.started and thread.is_alive():
         thread.join(timeout=0.05)
