@@ -55,6 +55,9 @@ def start_server(app: FastAPI, host: str, port: int) -> RunningServer:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted connections inherit this (Linux). Without it a keep-alive client waits out a
+    # delayed ACK on every answer: measured 44-48 ms per request instead of 2 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:
