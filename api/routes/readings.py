@@ -68,7 +68,7 @@ def list_readings(
     bucket: Bucket | None = None,
 ) -> Page[ReadingOut] | Page[BucketOut]:
     check_patient(conn, principal, patient_id)
-    types = sorted({t for t in type if check_type(t)}) if type else None
+    types = sorted({checked for t in type if (checked := check_type(t))}) if type else None
     if since is not None and until is not None and until <= since:
         raise BadRequest("until must be after since", code="invalid_range")
     detail = {"bucket": bucket, "types": types}

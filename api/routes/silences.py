@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from alerts import AlertService
+from api import audit
 from api.auth import Clinician, Config
 from api.db import Conn
 from api.errors import ERROR_RESPONSES, NotFound
@@ -96,6 +97,9 @@ def list_silences(
         limit=params.limit + 1,
     )
     kept, cursor = page(rows, params.limit, "silences", lambda r: (r.id,))
+    audit.record_reads(
+        conn, principal, "silences.read", [r.patient_id for r in kept if r.patient_id]
+    )
     return Page(data=[SilenceOut(**r.__dict__) for r in kept], next_cursor=cursor)
 
 
