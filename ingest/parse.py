@@ -78,7 +78,7 @@ def parse_message(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | Re
     except UnicodeDecodeError as exc:
         return refuse(QuarantineReason.BAD_ENCODING, f"not UTF-8: {exc.reason} at {exc.start}")
     try:
-        document = json.loads(text, parse_constant=_refuse_constant)
+        document = _JSON.decode(text)
     except (ValueError, RecursionError) as exc:
         return refuse(QuarantineReason.BAD_JSON, _first_line(exc))
     if not isinstance(document, dict):
@@ -233,6 +233,11 @@ def _parse_time(raw: str) -> datetime | None:
 
 def _refuse_constant(name: str) -> float:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# One decoder for every message: json.loads with any keyword builds a new JSONDecoder per call
+# (about 1 % of the worker's time under load, seen with py-spy).
+_JSON = json.JSONDecoder(parse_constant=_refuse_constant)
 
 
 def _clip(text: str, limit: int = 40) -> str:
