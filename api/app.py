@@ -8,6 +8,7 @@ dashboard's server-rendered pages come from ``api.dashboard.router`` when that p
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -44,6 +45,7 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
             yield
             return
         app.state.pool = open_pool(config.database_url, config.pool_size)
+        app.state.db_gate = asyncio.Semaphore(config.pool_size)
         try:
             yield
         finally:

@@ -32,10 +32,16 @@ log = logging.getLogger(__name__)
 class LiveClient:
     """LiveClient is one SSE client's bounded queue and the care teams it may see."""
 
-    def __init__(self, hub: LiveHub, teams: Collection[str] | None, maxsize: int) -> None:
+    def __init__(
+        self,
+        hub: LiveHub,
+        teams: Collection[str] | None,
+        maxsize: int,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
         self._hub = hub
         self.teams = None if teams is None else frozenset(teams)
-        self.loop = asyncio.get_running_loop()
+        self.loop = loop
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize)
         self.dropped = 0
         self.ended = False
@@ -85,18 +91,24 @@ class LiveHub:
         with self._lock:
             return len(self._clients)
 
+    def start(self) -> None:
+        """start opens the LISTEN connection and the pump once (blocking: call it from a
+        worker thread, not the event loop); later calls return at once."""
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._stream = AlertStream(self.database_url).start()
+            subscription = self._stream.subscribe(maxsize=10_000)
+            self._thread = threading.Thread(
+                target=self._pump, args=(subscription,), name="api-live", daemon=True
+            )
+            self._thread.start()
+
     def subscribe(self, teams: Collection[str] | None, maxsize: int = 1000) -> LiveClient:
-        """subscribe adds a client (on the running event loop); starts the stream if needed."""
-        client = LiveClient(self, teams, maxsize)
+        """subscribe adds a client on the running event loop (after ``start``)."""
+        client = LiveClient(self, teams, maxsize, asyncio.get_running_loop())
         with self._lock:
             self._clients.add(client)
-            if self._thread is None:
-                self._stream = AlertStream(self.database_url).start()
-                subscription = self._stream.subscribe(maxsize=10_000)
-                self._thread = threading.Thread(
-                    target=self._pump, args=(subscription,), name="api-live", daemon=True
-                )
-                self._thread.start()
         return client
 
     def end_streams(self) -> None:

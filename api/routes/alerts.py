@@ -19,6 +19,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from alerts import Alert, AlertService, sse
 from api import audit
@@ -176,7 +177,11 @@ async def stream(request: Request, principal: Clinician, conn: Conn) -> Streamin
     events."""
     hub: LiveHub = request.app.state.live
     teams = patient_teams(principal)
-    audit.record(conn, principal, "alerts.stream", "alerts/stream", {"care_teams": teams})
+    # Blocking work off the event loop: the audit row, and (once) the LISTEN connection.
+    await run_in_threadpool(
+        audit.record, conn, principal, "alerts.stream", "alerts/stream", {"care_teams": teams}
+    )
+    await run_in_threadpool(hub.start)
     client = hub.subscribe(teams)
 
     async def frames() -> AsyncIterator[bytes]:
