@@ -160,6 +160,9 @@ class _Series:
             (r for r in readings if r.on_oxygen is not None or r.consciousness is not None),
             key=lambda r: r.time,
         )
+        # NEWS2 scores by (within, assumptions, minimum parameters, instant): the medium and
+        # high bands score the same vitals at the same instants.
+        self.news2: dict[tuple[Any, ...], tuple[int | None, dict[str, Any]]] = {}
 
     def of(self, type_name: str) -> list[Reading]:
         return self.by_type.get(type_name, [])
@@ -351,12 +354,12 @@ def _vital_move(
     rule: DeviationRule, vital: Any, series: _Series, at: datetime
 ) -> dict[str, Any] | None:
     """_vital_move: how far one vital's recent median moved from usual, in spreads (or None)."""
-    recent = series.between(vital.type, at - rule.recent, at + _INSTANT)
-    if not recent:
-        return None
     end = at - rule.over
     history = series.between(vital.type, end - rule.baseline, end)
     if len(history) < rule.min_baseline_readings:
+        return None
+    recent = series.between(vital.type, at - rule.recent, at + _INSTANT)
+    if not recent:
         return None
     values = [r.value for r in history]
     usual = statistics.median(values)
@@ -424,6 +427,16 @@ def _news2_at(
     rule: News2Rule, patient: PatientContext, series: _Series, at: datetime
 ) -> tuple[int | None, dict[str, Any]]:
     """_news2_at scores the latest vitals within ``rule.within`` of ``at`` (None: too few)."""
+    key = (rule.within, rule.assume_air_and_alert, rule.min_parameters, at)
+    known = series.news2.get(key)
+    if known is None:
+        known = series.news2[key] = _score_news2_at(rule, patient, series, at)
+    return known
+
+
+def _score_news2_at(
+    rule: News2Rule, patient: PatientContext, series: _Series, at: datetime
+) -> tuple[int | None, dict[str, Any]]:
     latest = {t: series.latest(t, at, rule.within) for t in NEWS2_TYPES}
     on_oxygen, consciousness = _context(series, at, rule.within)
     if rule.assume_air_and_alert:
@@ -500,6 +513,12 @@ def _missing(
     return timeline
 
 
+def _any_within(times: list[datetime], low: datetime, high: datetime) -> bool:
+    """_any_within: whether the sorted ``times`` has one in [low, high]."""
+    index = bisect.bisect_left(times, low)
+    return index < len(times) and times[index] <= high
+
+
 def _combination(
     rule: CombinationRule,
     timelines: Mapping[str, list[Condition]],
@@ -515,13 +534,12 @@ def _combination(
                     instants.get(condition.time, condition.received_at), condition.received_at
                 )
     needed = {"all": len(rule.rules), "any": 1, "at_least": rule.at_least or 1}[rule.mode]
+    # When each part held, in time order (timelines are): "held within the window" is then one
+    # bisection instead of a scan of the whole timeline at every instant.
+    holding = {ref: sorted(c.time for c in timeline if c.holds) for ref, timeline in parts.items()}
     result = []
     for at in sorted(instants):
-        held = [
-            ref
-            for ref, timeline in parts.items()
-            if any(c.holds for c in timeline if at - rule.within <= c.time <= at)
-        ]
+        held = [ref for ref, times in holding.items() if _any_within(times, at - rule.within, at)]
         result.append(
             Condition(
                 at,
