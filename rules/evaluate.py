@@ -17,7 +17,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ingest import Reading
@@ -37,6 +37,7 @@ from rules.packs import (
 __all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed"]
 
 ZERO = timedelta(0)
+DAY = timedelta(days=1)
 NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
 _OPS: dict[str, Callable[[float, float], bool]] = {
     ">": operator.gt,
@@ -99,11 +100,11 @@ def _lookback(rule: Any) -> timedelta:
         return rule.persistence.within
     if isinstance(rule, BaselineChangeRule):
         return rule.over + rule.baseline + rule.persistence.within
-    if isinstance(rule, DeviationRule):
-        return max(rule.recent, rule.over + rule.baseline) + rule.persistence.within
+    if isinstance(rule, DeviationRule):  # + 1 day: baselines end at the day's start
+        return max(rule.recent, rule.over + rule.baseline + DAY) + rule.persistence.within
     if isinstance(rule, News2Rule):
         if rule.personal is not None:
-            return rule.within + rule.personal.over + rule.personal.baseline
+            return rule.within + rule.personal.over + rule.personal.baseline + DAY
         return rule.within
     if isinstance(rule, MissingRule):
         return 2 * timedelta(hours=rule.hours)
@@ -163,6 +164,8 @@ class _Series:
         # NEWS2 scores by (within, assumptions, minimum parameters, instant): the medium and
         # high bands score the same vitals at the same instants.
         self.news2: dict[tuple[Any, ...], tuple[int | None, dict[str, Any]]] = {}
+        # Personal baselines by (kind, type or rule, end of window, span), shared by instants.
+        self.memo: dict[tuple[Any, ...], Any] = {}
 
     def of(self, type_name: str) -> list[Reading]:
         return self.by_type.get(type_name, [])
@@ -354,16 +357,14 @@ def _vital_move(
     rule: DeviationRule, vital: Any, series: _Series, at: datetime
 ) -> dict[str, Any] | None:
     """_vital_move: how far one vital's recent median moved from usual, in spreads (or None)."""
-    end = at - rule.over
-    history = series.between(vital.type, end - rule.baseline, end)
-    if len(history) < rule.min_baseline_readings:
+    usual_spread = _usual(series, vital.type, _day_start(at - rule.over), rule.baseline)
+    if usual_spread is None or usual_spread[2] < rule.min_baseline_readings:
         return None
     recent = series.between(vital.type, at - rule.recent, at + _INSTANT)
     if not recent:
         return None
-    values = [r.value for r in history]
-    usual = statistics.median(values)
-    spread = max(1.4826 * statistics.median(abs(v - usual) for v in values), vital.floor)
+    usual, mad, _ = usual_spread
+    spread = max(1.4826 * mad, vital.floor)
     now = statistics.median(r.value for r in recent)
     change = now - usual
     worse = change if vital.direction == "up" else -change
@@ -377,37 +378,75 @@ def _vital_move(
     }
 
 
+def _day_start(at: datetime) -> datetime:
+    """_day_start: midnight UTC of ``at``'s day.
+
+    Personal baselines end at a day boundary, so every instant of a day shares one baseline:
+    a patient sending every few minutes costs one median a day, not one per reading.
+    """
+    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _usual(
+    series: _Series, type_name: str, end: datetime, span: timedelta
+) -> tuple[float, float, int] | None:
+    """_usual: (median, median absolute deviation, count) of the readings in [end - span, end)."""
+    key = ("usual", type_name, end, span)
+    if key not in series.memo:
+        values = [r.value for r in series.between(type_name, end - span, end)]
+        if values:
+            median = statistics.median(values)
+            series.memo[key] = (
+                median,
+                statistics.median(abs(v - median) for v in values),
+                len(values),
+            )
+        else:
+            series.memo[key] = None
+    return series.memo[key]  # type: ignore[no-any-return]
+
+
 def _news2(
     rule: News2Rule, patient: PatientContext, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
     personal = rule.personal
-    first = start if personal is None else start - personal.over - personal.baseline
-    scored = [
-        (at, received, _news2_at(rule, patient, series, at))
-        for at, received in _news2_instants(series, first, until)
-    ]
-    usual = [(at, score) for at, _, (score, _) in scored if score is not None]
-    usual_times = [at for at, _ in usual]
-    usual_scores = [score for _, score in usual]
     timeline = []
-    for at, received, (score, evidence) in scored:
-        if at < start:
-            continue
+    for at, received in _news2_instants(series, start, until):
+        score, evidence = _news2_at(rule, patient, series, at)
         if not evidence:  # too few vitals measured to score
             timeline.append(Condition(at, None, received, {}))
             continue
         holds = score is not None and score >= rule.min_score
         evidence = {**evidence, "min_score": rule.min_score}
         if personal is not None and score is not None:
-            low = bisect.bisect_left(usual_times, at - personal.over - personal.baseline)
-            high = bisect.bisect_left(usual_times, at - personal.over)
-            before = usual_scores[low:high]
-            if len(before) >= personal.min_scores:
-                baseline = statistics.median(before)
+            usual = _usual_news2(rule, patient, series, _day_start(at - personal.over))
+            if len(usual) >= personal.min_scores:
+                baseline = statistics.median(usual)
                 holds = holds and score - baseline >= personal.rise
                 evidence = {**evidence, "usual_score": baseline, "rise": personal.rise}
         timeline.append(Condition(at, holds, received, evidence))
     return timeline
+
+
+_USUAL_NEWS2_BUCKET = timedelta(hours=6)
+
+
+def _usual_news2(
+    rule: News2Rule, patient: PatientContext, series: _Series, end: datetime
+) -> list[int]:
+    """_usual_news2: the patient's scores over the baseline ending at ``end``, one per 6 hours
+    (the last instant of each): home patients measure a few times a day, so this is every score
+    they have, while a wearable's minute data costs 4 scores a day instead of 1,440."""
+    assert rule.personal is not None
+    key = ("news2-usual", rule.within, rule.assume_air_and_alert, rule.min_parameters, end,
+           rule.personal.baseline)  # fmt: skip
+    if key not in series.memo:
+        last: dict[int, datetime] = {}
+        for at, _ in _news2_instants(series, end - rule.personal.baseline, end - _INSTANT):
+            last[(at - end) // _USUAL_NEWS2_BUCKET] = at
+        scores = [_news2_at(rule, patient, series, at)[0] for _, at in sorted(last.items())]
+        series.memo[key] = [score for score in scores if score is not None]
+    return series.memo[key]  # type: ignore[no-any-return]
 
 
 def _news2_instants(

@@ -171,7 +171,9 @@ class DeviationRule(_RuleBase):
     """DeviationRule: several vitals moved, together, away from the patient's own usual values.
 
     For each vital: the median of its readings over the last ``recent`` against its usual value
-    (median over ``baseline`` ending ``over`` ago), in units of the patient's usual spread
+    (median over ``baseline`` ending at the start (UTC) of the day ``over`` before, so a
+    deterioration does not feed its own baseline and every instant of a day shares one), in
+    units of the patient's usual spread
     (1.4826 × median absolute deviation, at least ``floor``), counted only in the worsening
     direction and capped at ``cap``. It holds when the sum reaches ``min_score`` and at least
     ``min_vitals`` vitals moved one spread or more, the ``required`` ones among them. This is
@@ -184,7 +186,7 @@ class DeviationRule(_RuleBase):
     kind: Literal["deviation"]
     vitals: tuple[DeviationVital, ...] = Field(min_length=1)
     recent: timedelta = timedelta(hours=24)
-    over: timedelta = timedelta(days=2)
+    over: timedelta = timedelta(days=1)
     baseline: timedelta = timedelta(days=14)
     min_baseline_readings: int = Field(default=4, ge=2)
     min_score: float = Field(gt=0)
@@ -213,12 +215,13 @@ class News2Personal(_Strict):
     Home patients with chronic lung or heart disease often live at NEWS2 5-6 (SpO2 88-92 % on
     scale 1, respiratory rate 21-24): the absolute band then pages every day about a state the
     team knows, and nurses learn to ignore it. The usual score is the median of the patient's
-    scores over ``baseline`` ending ``over`` ago (so a deterioration does not raise its own
-    baseline); with fewer than ``min_scores`` of them (a new patient) the absolute band applies.
+    scores over ``baseline`` ending at the start (UTC) of the day ``over`` before (so a
+    deterioration does not raise its own baseline), one score per 6 hours; with fewer than
+    ``min_scores`` of them (a new patient) the absolute band applies.
     """
 
     rise: int = Field(ge=1, le=20)
-    over: timedelta = timedelta(days=2)
+    over: timedelta = timedelta(days=1)
     baseline: timedelta = timedelta(days=14)
     min_scores: int = Field(default=5, ge=1)
 

@@ -234,3 +234,28 @@ def test_a_deviation_rule_needing_more_vitals_than_it_lists_is_refused(tmp_path:
     )
     with pytest.raises(PackError, match=r"rule copd.deviation: .*min_vitals 4 is more than"):
         load_packs(tmp_path)
+
+
+def test_the_usual_news2_takes_one_score_per_six_hours_the_last_of_each(packs: PackSet) -> None:
+    def vitals(at: datetime, rr: float) -> list[Reading]:
+        # SpO2 96 → 0, HR 80 → 0, SBP 120 → 0, T 37 → 0 (RCP NEWS2 chart 1); RR decides:
+        # RR 22 → 2 (with SpO2 93 → 2: NEWS2 4), RR 25 → 3 (with SpO2 91 → 3 and HR 112 → 2: 8).
+        spo2, hr = (93, 80) if rr == 22 else (91, 112)
+        return [
+            reading("respiratory_rate", rr, at), reading("spo2", spo2, at),
+            reading("heart_rate", hr, at), reading("systolic_bp", 120, at),
+            reading("body_temperature", 37.0, at),
+        ]  # fmt: skip
+
+    # Every hour for 14 days: NEWS2 8 at most hours, 4 at the last hour of each 6-hour block.
+    history: list[Reading] = []
+    for hour in range(14 * 24):
+        at = T0.replace(hour=0) + timedelta(hours=hour, minutes=30)
+        history += vitals(at, 22 if hour % 6 == 5 else 25)
+    day = T0.replace(hour=0) + 16 * DAY
+    # The usual score is the median of the blocks' last scores (4), so a NEWS2 of 8 is 4 above
+    # it and holds; a median over every hour (8) would have kept it quiet. (The history itself
+    # pages while the patient is new; only the verdict at ``day`` is the subject here.)
+    found = evaluate(packs, [*history, *vitals(day - timedelta(hours=1), 22), *vitals(day, 25)],
+                     "copd.news2")  # fmt: skip
+    assert found[-1] == ("active", day)
