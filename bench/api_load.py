@@ -42,7 +42,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import httpx2
 import psycopg
 
 import store
@@ -236,7 +236,7 @@ def run(url: str, requests: int, streams: int) -> None:
             base = f"http://127.0.0.1:{port}"
             _wait_up(base)
             headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            with httpx2.Client(base_url=base, headers=headers, timeout=30) as client:
                 queue_params = {"status": statuses, "limit": 100}
                 client.get(f"{P}/alerts", params=queue_params).raise_for_status()  # warm up
                 api_queue = timed(
@@ -286,7 +286,7 @@ async def _streams(
     base: str,
     token: str,
     n: int,
-    client: httpx.Client,
+    client: httpx2.Client,
     alert_id: int | None,
     queue_params: dict[str, Any],
     requests: int,
@@ -296,9 +296,9 @@ async def _streams(
     arrivals: list[float] = []
     ready = asyncio.Event()
     changed = asyncio.Event()
-    limits = httpx.Limits(max_connections=n + 10)
+    limits = httpx2.Limits(max_connections=n + 10)
 
-    async def listen(http: httpx.AsyncClient) -> None:
+    async def listen(http: httpx2.AsyncClient) -> None:
         nonlocal opened
         async with http.stream("GET", f"{P}/alerts/stream", headers=headers) as answer:
             async for line in answer.aiter_lines():
@@ -310,7 +310,7 @@ async def _streams(
                     arrivals.append(time.perf_counter())
                     return
 
-    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
+    async with httpx2.AsyncClient(base_url=base, timeout=60, limits=limits) as http:
         tasks = [asyncio.create_task(listen(http)) for _ in range(n)]
         try:
             await asyncio.wait_for(ready.wait(), 60)
@@ -351,9 +351,9 @@ def _wait_up(base: str) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            httpx.get(f"{base}/openapi.json", timeout=1)
+            httpx2.get(f"{base}/openapi.json", timeout=1)
             return
-        except httpx.HTTPError:
+        except httpx2.HTTPError:
             time.sleep(0.2)
     raise SystemExit("homecare api did not start within 60 s")
 

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-import httpx
+import httpx2
 import psycopg
 
 from tests.support.services import free_port
@@ -77,9 +77,9 @@ def test_token_create_then_the_api_serves_it_and_stops_on_sigterm(
                 assert time.monotonic() < deadline and server.poll() is None
                 time.sleep(0.1)
         base = f"http://127.0.0.1:{port}/api/v1"
-        me = httpx.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
+        me = httpx2.get(f"{base}/auth/me", headers={"Authorization": f"Bearer {token}"})
         assert me.status_code == 200 and me.json()["username"] == "cli-admin"
-        assert httpx.get(f"{base}/auth/me").status_code == 401
+        assert httpx2.get(f"{base}/auth/me").status_code == 401
 
         taken = homecare("api", HOMECARE_DATABASE_URL=database_url, HOMECARE_API_PORT=str(port))
         assert taken.returncode == 1

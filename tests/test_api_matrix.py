@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-import httpx
+import httpx2
 import pytest
 
 from alerts import AlertsConfig, AlertService
@@ -333,7 +333,7 @@ def test_the_table_covers_every_route_of_the_app() -> None:
     assert TABLE.keys() - routes == set(), "rows for routes the app does not have"
 
 
-def _call(world: World, method: str, req: Req, role: str | None) -> httpx.Response:
+def _call(world: World, method: str, req: Req, role: str | None) -> httpx2.Response:
     world.client.cookies.clear()  # the sign-in row sets a session cookie: only the token counts
     headers = {}
     if role is not None:
@@ -341,7 +341,7 @@ def _call(world: World, method: str, req: Req, role: str | None) -> httpx.Respon
     return world.client.request(method, req.path, json=req.json, params=req.params, headers=headers)
 
 
-def _expect(answer: httpx.Response, status: int, code: str | None, where: str) -> None:
+def _expect(answer: httpx2.Response, status: int, code: str | None, where: str) -> None:
     assert answer.status_code == status, f"{where}: {answer.status_code} {answer.text[:300]}"
     if code is not None:
         assert answer.json()["code"] == code, where
@@ -382,7 +382,7 @@ def test_the_stream_answers_allowed_roles(matrix_world: World) -> None:
         for role in CLINICIANS:
             headers = {"Authorization": f"Bearer {matrix_world.tokens[role]}"}
             with (
-                httpx.Client(base_url=base, timeout=10) as client,
+                httpx2.Client(base_url=base, timeout=10) as client,
                 client.stream("GET", f"{P}/alerts/stream", headers=headers) as answer,
             ):
                 assert answer.status_code == 200

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-import httpx
+import httpx2
 
 from api import create_app
 from tests.api_support import World, api_config, live_server, open_alert, packs_dir, world
@@ -32,7 +32,7 @@ class Listener:
     def _run(self, base: str, token: str) -> None:
         headers = {"Authorization": f"Bearer {token}"}
         with (
-            httpx.Client(base_url=base, timeout=30) as client,
+            httpx2.Client(base_url=base, timeout=30) as client,
             client.stream("GET", f"{P}/alerts/stream", headers=headers) as answer,
         ):
             for line in answer.iter_lines():
