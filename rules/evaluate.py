@@ -259,12 +259,11 @@ def _threshold(
 def _baseline_change(
     rule: BaselineChangeRule, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
-    readings = series.of(rule.type)
+    # Verdicts older than the persistence window never count for an instant from ``start``.
+    readings = series.between(rule.type, start - rule.persistence.within, until + _INSTANT)
     verdicts: list[tuple[datetime, bool]] = []
     timeline = []
     for reading in readings:
-        if reading.time > until:
-            break
         window_end = reading.time - rule.over
         history = series.between(rule.type, window_end - rule.baseline, window_end)
         if len(history) < rule.min_baseline_readings:
@@ -303,7 +302,8 @@ def _baseline_change(
 def _deviation(
     rule: DeviationRule, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
-    first = start - rule.persistence.within
+    # Earlier verdicts matter only to a persistence over several instants.
+    first = start - rule.persistence.within if rule.persistence.of > 1 else start
     instants: dict[datetime, datetime] = {}
     for vital in rule.vitals:
         for reading in series.of(vital.type):
