@@ -10,14 +10,21 @@ are present.
 - ``require_role(*roles)``: one of these roles (403 ``forbidden`` otherwise). Which patients a
   clinician may see is not a role question: it is decided per patient in ``api.scope``.
 
-SameSite=Strict means a browser never sends the cookie on a request started by another site,
-which is what stops cross-site request forgery against the cookie-authenticated actions.
+SameSite=Strict means a browser never sends the cookie on a request started by another site.
+A *site* is the registrable domain, though: a page on a sibling host (``x.hospital.example``
+beside ``rpm.hospital.example``) is same-site and its requests carry the cookie. So a change
+(any method but GET, HEAD, OPTIONS) authenticated by the cookie must also come from this origin
+(``Origin``, or ``Referer`` when a browser sends no Origin), or it is a 403 ``cross_origin`` —
+in the JSON API as in the dashboard's forms: a body-less POST (ack, revoke, logout) needs no
+JSON content type, hence no CORS preflight, so nothing else would stop it. A bearer token is
+never attached by a browser on its own, so header-authenticated requests are not checked.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -35,13 +42,16 @@ __all__ = [
     "ClinicianOrAdmin",
     "Config",
     "CurrentPrincipal",
+    "authenticate",
     "get_config",
     "require_principal",
     "require_role",
+    "same_origin",
 ]
 
 SESSION_COOKIE = "homecare_session"
 _bearer = HTTPBearer(auto_error=False, description="a token from sign-in or `homecare token`")
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def get_config(request: Request) -> ApiConfig:
@@ -53,13 +63,40 @@ def get_config(request: Request) -> ApiConfig:
 Config = Annotated[ApiConfig, Depends(get_config)]
 
 
+def same_origin(request: Request) -> bool:
+    """same_origin: the request's ``Origin`` (else ``Referer``) is this server's origin, or the
+    client sent neither (not a browser: browsers send Origin on every cross-origin change)."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if source is None:
+        return True
+    parts = urlsplit(source)
+    return parts.scheme == request.url.scheme and parts.netloc == request.url.netloc
+
+
 def require_principal(
     request: Request,
     conn: Conn,
     config: Config,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """require_principal is the signed-in user; 401 when the credentials are not valid."""
+    """require_principal is the signed-in user; 401 when the credentials are not valid, 403
+    ``cross_origin`` for a change authenticated by the session cookie from another origin."""
+    cookie_signed = credentials is None and bool(request.cookies.get(SESSION_COOKIE))
+    if cookie_signed and request.method not in _SAFE_METHODS and not same_origin(request):
+        raise Forbidden(
+            "a change signed by the session cookie must come from this site", code="cross_origin"
+        )
+    return authenticate(request, conn, config, credentials)
+
+
+def authenticate(
+    request: Request,
+    conn: Conn,
+    config: Config,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> Principal:
+    """authenticate is the user of the bearer token, else of the session cookie; 401 when
+    neither is valid (the dashboard's pages call it and check their forms' origin themselves)."""
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
     if not token:
         raise Unauthorized("sign in first: send Authorization: Bearer <token>")

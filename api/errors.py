@@ -4,7 +4,8 @@
      ├── BadRequest       400  invalid_cursor, invalid_request, invalid_pack, …
      ├── Unauthorized     401  unauthorized (no, unknown, expired or revoked credentials),
      │                         login_failed, account_locked
-     ├── Forbidden        403  forbidden (the role may not do this)
+     ├── Forbidden        403  forbidden (the role may not do this), cross_origin (a change
+     │                         signed by the session cookie, sent from another origin)
      ├── NotFound         404  not_found (also: a patient of another care team — see api.scope)
      └── Conflict         409  conflict, invalid_transition, device_revoked, …
 

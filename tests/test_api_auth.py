@@ -98,3 +98,45 @@ def test_every_error_is_json_with_a_stable_code(world: World) -> None:
         assert answer.headers["content-type"] == "application/json"
         body = answer.json()
         assert body["code"] == code and isinstance(body["message"], str) and body["message"]
+
+
+def test_cookie_signed_changes_from_another_origin_are_refused(world: World) -> None:
+    """SameSite=Strict does not cover a sibling host of the same site (a page on
+    evil.hospital.example is same-site for rpm.hospital.example), so a change made with the
+    session cookie must come from this origin — the JSON API's as well as the dashboard's forms
+    (a body-less POST such as ack, revoke or logout needs no JSON content type, hence no CORS
+    preflight). A bearer token is never sent by a browser on its own, so it is not checked."""
+    signed_in = world.client.post(
+        "/api/v1/auth/login", json={"username": "nurse", "password": PASSWORD}
+    )
+    token = signed_in.json()["token"]
+    world.client.cookies.set("homecare_session", token)
+    try:
+        foreign = {"Origin": "https://evil.example"}
+        refused = world.client.post("/api/v1/auth/logout", headers=foreign)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["code"] == "cross_origin"
+        by_referer = world.client.patch(
+            "/api/v1/auth/me",
+            json={"locale": "en"},
+            headers={"Referer": "https://evil.example/page"},
+        )
+        assert by_referer.status_code == 403 and by_referer.json()["code"] == "cross_origin"
+        assert world.client.get("/api/v1/auth/me").json()["locale"] == "fr-CA"
+        # Reads with the cookie are not changes; the same origin may change.
+        assert world.client.get("/api/v1/auth/me", headers=foreign).status_code == 200
+        same = world.client.post("/api/v1/auth/logout", headers={"Origin": "http://testserver"})
+        assert same.status_code == 204
+    finally:
+        world.client.cookies.clear()
+    assert (
+        world.client.get(
+            "/api/v1/auth/me", headers={"Authorization": f"Bearer {token}"}
+        ).status_code
+        == 401
+    )
+    # A bearer token from any origin is not a browser's ambient credential.
+    other = world.client.post(
+        "/api/v1/auth/logout", headers={**world.headers("physician"), **foreign}
+    )
+    assert other.status_code == 204

@@ -29,7 +29,6 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import psycopg
 from fastapi import Request
@@ -37,7 +36,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from api.accounts import Principal
-from api.auth import SESSION_COOKIE, require_principal
+from api.auth import SESSION_COOKIE, authenticate, same_origin
 from api.config import ApiConfig
 from api.dashboard.i18n import Translator, pick_locale, zone
 from api.errors import Unauthorized
@@ -81,7 +80,7 @@ def session_principal(
     if not request.cookies.get(SESSION_COOKIE):
         return None
     try:
-        return require_principal(request, conn, config, None)
+        return authenticate(request, conn, config, None)
     except Unauthorized:
         return None
 
@@ -94,17 +93,9 @@ def csrf_token(request: Request) -> str:
     return hmac.new(secret.encode(), b"homecare-dashboard-form", hashlib.sha256).hexdigest()
 
 
-def _same_origin(request: Request) -> bool:
-    source = request.headers.get("origin") or request.headers.get("referer")
-    if source is None:
-        return True  # not a browser (browsers send Origin on every POST); the token still holds
-    parts = urlsplit(source)
-    return parts.scheme == request.url.scheme and parts.netloc == request.url.netloc
-
-
 def forbidden_post(request: Request, token: str, *, signed_in: bool = True) -> bool:
     """forbidden_post: this POST must be refused (other origin, or a wrong form token)."""
-    if not _same_origin(request):
+    if not same_origin(request):  # a client without Origin/Referer still needs the token
         return True
     if not signed_in:
         return False
