@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -296,6 +297,12 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
 
     stop = _stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-rules")
+    if settings.rules_nice:
+        # When the machine is saturated (a backlog drain), the ingest comes first: its commits
+        # and acknowledgements keep the broker's queues short, while rules coalesce a backlog
+        # into fewer passes and lose nothing by running a little later. Idle CPU is not
+        # affected, so alert latency in normal running is not either.
+        os.nice(settings.rules_nice)
     RulesWorker(rules_config(settings)).run(stop)
     return 0
 

@@ -69,6 +69,8 @@ class Settings(BaseSettings):
     rules_packs_dir: str | None = None  # default: the packs shipped in rules/packs
     rules_late_after_h: float = Field(default=6.0, gt=0)
     rules_poll_s: float = Field(default=0.5, gt=0)
+    # CPU niceness of `homecare rules` (0: none): under saturation the ingest comes first.
+    rules_nice: int = Field(default=5, ge=0, le=19)
 
     alerts_hold_min: float = Field(default=30.0, gt=0)
     alerts_webhook_url: str | None = None
