@@ -32,6 +32,8 @@ class ApiConfig:
     ``alerts`` is the alerts stage's config, the same the workers run with (a silence that ends
     from the API pages through the same routes). ``broker`` is how device credentials reach the
     broker (``devices.credentials``); None: device registration answers 503.
+    ``stream_recheck`` is how often a live stream checks its token and care teams again (a
+    revoked or expired token, a disabled user or a changed team ends the stream within it).
     """
 
     database_url: str
@@ -43,6 +45,7 @@ class ApiConfig:
     pool_size: int = 10
     max_failed_logins: int = 10
     lockout: timedelta = timedelta(minutes=15)
+    stream_recheck: timedelta = timedelta(seconds=15)
     cookie_secure: bool = False
     alerts: AlertsConfig | None = None
     broker: BrokerAccounts | None = None

@@ -7,6 +7,8 @@ import json
 import queue
 import threading
 import time
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx2
@@ -78,3 +80,37 @@ def test_each_client_sees_only_its_teams_alerts_live(world: World, database_url:
         "SELECT count(*) FROM audit_log WHERE action = 'alerts.stream'"
     ).fetchone()
     assert opened == (2,)
+
+
+def test_a_stream_ends_when_its_token_is_revoked_or_its_team_left(
+    world: World, database_url: str
+) -> None:
+    """A stream is one request held for hours: the token and the care teams it was opened with
+    are checked again while it runs, so signing out, an expired token, a disabled user or a
+    nurse moved out of a team stops the live alerts too, not only the next request."""
+    config = replace(
+        api_config(database_url, world.clock, world.packs_dir),
+        stream_recheck=timedelta(seconds=0.2),
+    )
+    app = create_app(config)
+    with live_server(app) as base:
+        revoked = Listener(base, world.tokens["nurse"])
+        moved = Listener(base, world.tokens["nurse2"])
+        kept = Listener(base, world.tokens["physician"])
+        deadline = time.monotonic() + 5
+        while app.state.live.client_count < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert world.post("nurse", f"{P}/auth/logout").status_code == 204
+        world.db.execute(
+            "DELETE FROM care_team_members WHERE care_team = 'renal'"
+            " AND user_id = (SELECT id FROM users WHERE username = 'nurse2')"
+        )
+        assert revoked.ended.wait(5), "the stream of a revoked token went on"
+        assert moved.ended.wait(5), "the stream went on after its user left the team"
+        assert not kept.ended.is_set()
+        open_alert(world, "own", "test.live")
+        frame = kept.next(timeout=5)
+        assert frame is not None and frame["change"] == "opened"
+        assert revoked.next(timeout=0.2) is None
+        world.clock.advance(timedelta(days=1, seconds=1))  # the physician's token expires
+        assert kept.ended.wait(5), "the stream of an expired token went on"

@@ -10,6 +10,8 @@ An alert of another team's patient answers 404, like one that does not exist.
 
 from __future__ import annotations
 
+import logging
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime
@@ -23,14 +25,17 @@ from starlette.concurrency import run_in_threadpool
 
 from alerts import Alert, AlertService, sse
 from api import audit
-from api.accounts import Principal
-from api.auth import Clinician, Config
+from api.accounts import Principal, principal_for_token
+from api.auth import SESSION_COOKIE, Clinician, Config
+from api.config import ApiConfig
 from api.db import Conn
 from api.errors import ERROR_RESPONSES, NotFound
 from api.live import LiveHub
 from api.pagination import Page, PageParams, page
 from api.queries import alerts as q
 from api.scope import patient_teams
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
@@ -169,7 +174,9 @@ def list_alerts(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "event stream"}},
 )
-async def stream(request: Request, principal: Clinician, conn: Conn) -> StreamingResponse:
+async def stream(
+    request: Request, principal: Clinician, conn: Conn, config: Config
+) -> StreamingResponse:
     """Each change is one ``event: alert`` frame whose data is the change as JSON (the alert
     after it, who, when). A comment line every 15 s keeps proxies from closing the connection.
     The stream starts from now: a client (re)connecting reads ``GET /alerts`` first. The
@@ -183,14 +190,24 @@ async def stream(request: Request, principal: Clinician, conn: Conn) -> Streamin
     )
     await run_in_threadpool(hub.start)
     client = hub.subscribe(teams)
+    token = _credential(request)
+    recheck = config.stream_recheck.total_seconds()
 
     async def frames() -> AsyncIterator[bytes]:
+        checked = time.monotonic()
         try:
             yield b"retry: 3000\n\n"
             while True:
-                change = await client.get(timeout=15.0)
+                change = await client.get(timeout=min(15.0, recheck))
                 if change == {}:
                     return  # the server is shutting down; the browser reconnects elsewhere
+                if time.monotonic() - checked >= recheck:
+                    # The request was authorised once, but it lasts for hours: a token revoked
+                    # or expired since, a disabled user or changed care teams end it here (the
+                    # client reconnects, and is answered by the rules in force now).
+                    if not await _still_allowed(request, token, principal, config):
+                        return
+                    checked = time.monotonic()
                 yield b": keepalive\n\n" if change is None else sse(change)
         finally:
             client.close()
@@ -199,6 +216,38 @@ async def stream(request: Request, principal: Clinician, conn: Conn) -> Streamin
         frames(),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def _credential(request: Request) -> str:
+    """_credential is the token the request was authenticated with (header, else cookie)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and value:
+        return value
+    return request.cookies.get(SESSION_COOKIE, "")
+
+
+async def _still_allowed(
+    request: Request, token: str, principal: Principal, config: ApiConfig
+) -> bool:
+    """_still_allowed: the stream's token is still valid and its user sees the same care
+    teams (a connection is borrowed from the pool for the check, then given back); when the
+    check cannot be made, the stream is not trusted further."""
+    pool = request.app.state.pool
+    try:
+        async with request.app.state.db_gate:
+            conn = await run_in_threadpool(pool.getconn)
+            try:
+                now = await run_in_threadpool(principal_for_token, conn, token, config.clock())
+            finally:
+                await run_in_threadpool(pool.putconn, conn)
+    except psycopg.Error:
+        log.warning("live stream: could not check the token again; ending the stream")
+        return False  # unchecked, the stream ends: the client reconnects when it can
+    return (
+        now is not None
+        and now.user_id == principal.user_id
+        and (patient_teams(now) == patient_teams(principal))
     )
 
 
