@@ -15,6 +15,7 @@ from analytics.deid import Pseudonymizer
 from rules import load_packs
 from rules.packs import DEFAULT_PACKS, ThresholdRule
 from tests.api_support import (
+    PASSWORD,
     PSEUDONYM_KEY,
     World,
     add_readings,
@@ -360,6 +361,27 @@ def test_users_teams_and_a_disabled_user_loses_access_at_once(world: World) -> N
     team = world.delete("admin", f"{P}/care-teams/cardio/members/nurse").json()
     assert "nurse" not in team["members"]
     assert world.get("nurse", f"{P}/patients").json()["data"] == []
+
+
+def test_disabling_or_resetting_a_password_ends_the_users_tokens_for_good(world: World) -> None:
+    """An account is disabled, or its password reset, when its credentials may be in the wrong
+    hands: the tokens issued until then must not come back when the account is enabled again
+    (a stolen token would be valid again for up to its 30 days)."""
+    old = world.tokens["nurse"]
+    assert world.patch("admin", f"{P}/users/nurse", json={"disabled": True}).status_code == 200
+    assert world.patch("admin", f"{P}/users/nurse", json={"disabled": False}).status_code == 200
+    again = world.client.get(f"{P}/auth/me", headers={"Authorization": f"Bearer {old}"})
+    assert again.status_code == 401, "a token of the disabled account came back to life"
+    fresh = world.client.post(
+        f"{P}/auth/login", json={"username": "nurse", "password": PASSWORD}
+    ).json()["token"]
+    world.client.cookies.clear()
+    reset = world.patch("admin", f"{P}/users/nurse", json={"password": "a brand new passphrase"})
+    assert reset.status_code == 200
+    after = world.client.get(f"{P}/auth/me", headers={"Authorization": f"Bearer {fresh}"})
+    assert after.status_code == 401, "a token from before the password reset still works"
+    # Other users' tokens are untouched.
+    assert world.get("physician", f"{P}/auth/me").status_code == 200
 
 
 def test_a_user_switches_language_and_time_zone(world: World) -> None:

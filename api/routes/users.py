@@ -1,9 +1,9 @@
 """Users and care teams: administrators create users, teams and memberships.
 
 A user's role is fixed at creation (a nurse who becomes an administrator gets a second
-account: least privilege, and the audit trail stays readable). Disabling a user stops every
-token of theirs at once (the token lookup refuses disabled users). Passwords are at least 12
-characters and stored as argon2id hashes.
+account: least privilege, and the audit trail stays readable). Disabling a user, or resetting
+their password, revokes every token of theirs at once, for good: enabling the account again
+does not revive them. Passwords are at least 12 characters and stored as argon2id hashes.
 """
 
 from __future__ import annotations
@@ -205,6 +205,14 @@ def update_user(
             conn.execute(
                 f"UPDATE users SET {assignments} WHERE username = %(username)s",
                 {**changes, "username": username},
+            )
+        if body.disabled or body.password is not None:
+            # Ended for good: enabling the account again must not bring back a token that
+            # may be in the wrong hands (the reason one disables or resets an account).
+            conn.execute(
+                "UPDATE api_tokens SET revoked_at = %s WHERE revoked_at IS NULL"
+                " AND user_id = (SELECT id FROM users WHERE username = %s)",
+                (config.clock(), username),
             )
         audit.record(
             conn,
