@@ -18,7 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from ingest import Reading
 from rules.model import Finding
@@ -71,9 +71,12 @@ class PatientContext:
 _INSTANT = timedelta(microseconds=1)
 
 
-@dataclass(frozen=True)
-class Condition:
-    """Condition is a rule's verdict at one instant: True, False, or None (cannot tell)."""
+class Condition(NamedTuple):
+    """Condition is a rule's verdict at one instant: True, False, or None (cannot tell).
+
+    A NamedTuple, not a frozen dataclass: a live pass builds thousands of them and the
+    dataclass's ``__init__`` was 7 % of a saturated rules worker's time (py-spy).
+    """
 
     time: datetime
     holds: bool | None
@@ -127,13 +130,19 @@ def evaluate_patient(
     """
     series = _Series(readings)
     rules = packs.rules_for(patient.programs)
-    lookback = max(
-        (r.within for _, r in rules if isinstance(r, CombinationRule)), default=timedelta(0)
-    )
+    # A rule's verdicts before ``start`` matter only to the combinations that name it, and only
+    # as far back as their window: computing them for every rule made each live pass of a
+    # patient sending every few seconds evaluate a whole day.
+    lookback: dict[str, timedelta] = {}
+    for _, rule in rules:
+        if isinstance(rule, CombinationRule):
+            for ref in rule.rules:
+                lookback[ref] = max(lookback.get(ref, ZERO), rule.within)
     timelines: dict[str, list[Condition]] = {}
     for _, rule in rules:
         if not isinstance(rule, CombinationRule):
-            timelines[rule.id] = _timeline(rule, patient, series, start - lookback, until)
+            first = start - lookback.get(rule.id, ZERO)
+            timelines[rule.id] = _timeline(rule, patient, series, first, until)
     for _, rule in rules:
         if isinstance(rule, CombinationRule):
             timelines[rule.id] = _combination(rule, timelines, start, until)
@@ -207,13 +216,15 @@ def _threshold(
     rule: ThresholdRule, patient: PatientContext, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
     compare = _OPS[rule.op]
-    readings = series.of(rule.type)
+    # Only readings that can count for an instant from ``start`` (see _lookback).
+    persistence = rule.persistence
+    reach = (persistence.sustained or ZERO) + persistence.within
+    readings = series.between(rule.type, start - reach, until + _INSTANT)
     thresholds = [
         patient.threshold(rule.id, rule.value, r.time) if rule.overridable else rule.value
         for r in readings
     ]
     meets = [compare(r.value, t) for r, t in zip(readings, thresholds, strict=True)]
-    persistence = rule.persistence
     timeline = []
     for k, reading in enumerate(readings):
         if reading.time < start or reading.time > until:
@@ -306,15 +317,15 @@ def _deviation(
     first = start - rule.persistence.within if rule.persistence.of > 1 else start
     instants: dict[datetime, datetime] = {}
     for vital in rule.vitals:
-        for reading in series.of(vital.type):
-            if first <= reading.time <= until:
-                received = instants.get(reading.time)
-                instants[reading.time] = max(received or reading.received_at, reading.received_at)
+        for reading in series.between(vital.type, first, until + _INSTANT):
+            received = instants.get(reading.time)
+            instants[reading.time] = max(received or reading.received_at, reading.received_at)
     required = {vital.type for vital in rule.vitals if vital.required}
     verdicts: list[tuple[datetime, bool]] = []
     timeline = []
     for at in sorted(instants):
-        moves = [_vital_move(rule, vital, series, at) for vital in rule.vitals]
+        baseline_end = _day_start(at - rule.over)
+        moves = [_vital_move(rule, vital, series, at, baseline_end) for vital in rule.vitals]
         known = [move for move in moves if move is not None]
         if not known:
             if at >= start:
@@ -354,10 +365,10 @@ def _deviation(
 
 
 def _vital_move(
-    rule: DeviationRule, vital: Any, series: _Series, at: datetime
+    rule: DeviationRule, vital: Any, series: _Series, at: datetime, baseline_end: datetime
 ) -> dict[str, Any] | None:
     """_vital_move: how far one vital's recent median moved from usual, in spreads (or None)."""
-    usual_spread = _usual(series, vital.type, _day_start(at - rule.over), rule.baseline)
+    usual_spread = _usual(series, vital.type, baseline_end, rule.baseline)
     if usual_spread is None or usual_spread[2] < rule.min_baseline_readings:
         return None
     recent = series.between(vital.type, at - rule.recent, at + _INSTANT)
@@ -384,7 +395,7 @@ def _day_start(at: datetime) -> datetime:
     Personal baselines end at a day boundary, so every instant of a day shares one baseline:
     a patient sending every few minutes costs one median a day, not one per reading.
     """
-    return at.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return datetime.fromtimestamp(at.timestamp() // 86400 * 86400, UTC)
 
 
 def _usual(
@@ -455,10 +466,9 @@ def _news2_instants(
     """_news2_instants: every time a NEWS2 vital was measured, with when it was received."""
     instants: dict[datetime, datetime] = {}
     for type_name in NEWS2_TYPES:
-        for reading in series.of(type_name):
-            if start <= reading.time <= until:
-                received = instants.get(reading.time)
-                instants[reading.time] = max(received or reading.received_at, reading.received_at)
+        for reading in series.between(type_name, start, until + _INSTANT):
+            received = instants.get(reading.time)
+            instants[reading.time] = max(received or reading.received_at, reading.received_at)
     return sorted(instants.items())
 
 
@@ -526,7 +536,7 @@ def _missing(
     rule: MissingRule, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
     limit = timedelta(hours=rule.hours)
-    instants = {r.time: r.received_at for r in series.of(rule.type) if start <= r.time <= until}
+    instants = {r.time: r.received_at for r in series.between(rule.type, start, until + _INSTANT)}
     hour = start.replace(minute=0, second=0, microsecond=0)
     if hour < start:
         hour += timedelta(hours=1)
