@@ -15,6 +15,8 @@ from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts import AlertsConfig, AlertService
 from api.config import ApiConfig
@@ -65,7 +67,28 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
     app.state.live = LiveHub(config.database_url)
     install_error_handlers(app)
     _include_routers(app)
+    app.add_middleware(_NoStore)
     return app
+
+
+class _NoStore:
+    """_NoStore marks every API answer ``Cache-Control: no-store`` (unless it set its own):
+    they hold patient data, and neither a shared browser's cache nor a proxy may keep them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_no_store(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message).setdefault("cache-control", "no-store")
+            await send(message)
+
+        await self.app(scope, receive, send_no_store)
 
 
 def _include_routers(app: FastAPI) -> None:

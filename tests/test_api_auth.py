@@ -140,3 +140,13 @@ def test_cookie_signed_changes_from_another_origin_are_refused(world: World) -> 
         "/api/v1/auth/logout", headers={**world.headers("physician"), **foreign}
     )
     assert other.status_code == 204
+
+
+def test_api_answers_are_never_cached(world: World) -> None:
+    # Patient data, answers and errors alike: a shared browser or a proxy must not keep them.
+    listed = world.get("nurse", "/api/v1/patients")
+    assert listed.status_code == 200
+    refused = world.client.get("/api/v1/patients")
+    assert refused.status_code == 401
+    for answer in (listed, refused):
+        assert answer.headers["cache-control"] == "no-store"
