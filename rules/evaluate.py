@@ -315,11 +315,7 @@ def _deviation(
 ) -> list[Condition]:
     # Earlier verdicts matter only to a persistence over several instants.
     first = start - rule.persistence.within if rule.persistence.of > 1 else start
-    instants: dict[datetime, datetime] = {}
-    for vital in rule.vitals:
-        for reading in series.between(vital.type, first, until + _INSTANT):
-            received = instants.get(reading.time)
-            instants[reading.time] = max(received or reading.received_at, reading.received_at)
+    instants = dict(_instants(series, [vital.type for vital in rule.vitals], first, until))
     required = {vital.type for vital in rule.vitals if vital.required}
     verdicts: list[tuple[datetime, bool]] = []
     timeline = []
@@ -464,8 +460,16 @@ def _news2_instants(
     series: _Series, start: datetime, until: datetime
 ) -> list[tuple[datetime, datetime]]:
     """_news2_instants: every time a NEWS2 vital was measured, with when it was received."""
+    return _instants(series, NEWS2_TYPES, start, until)
+
+
+def _instants(
+    series: _Series, types: Iterable[str], start: datetime, until: datetime
+) -> list[tuple[datetime, datetime]]:
+    """_instants: the times in [start, until] at which any of ``types`` was measured, in order,
+    each with the latest time one of its readings was received (what a finding there awaited)."""
     instants: dict[datetime, datetime] = {}
-    for type_name in NEWS2_TYPES:
+    for type_name in types:
         for reading in series.between(type_name, start, until + _INSTANT):
             received = instants.get(reading.time)
             instants[reading.time] = max(received or reading.received_at, reading.received_at)
