@@ -162,12 +162,7 @@ def score(
 
     for episode in labels.episodes:
         groups = [overall, *(programs[p] for p in labels.programs.get(episode.patient, ()))]
-        window = [
-            a
-            for a in by_patient.get(episode.patient, [])
-            if episode.onset - BEFORE_ONSET <= a.time <= episode.er_visit
-        ]
-        in_time = [a for a in window if a.time <= episode.er_visit - IN_TIME]
+        window, in_time = _episode_alerts(episode, by_patient)
         for group in groups:
             group.episodes += 1
             if in_time:
@@ -212,14 +207,23 @@ def score_kinds(
     kinds: dict[str, Group] = defaultdict(Group)
     for episode in labels.episodes:
         group = kinds[episode.kind]
-        window = [
-            a
-            for a in by_patient.get(episode.patient, [])
-            if episode.onset - BEFORE_ONSET <= a.time <= episode.er_visit
-        ]
+        window, in_time = _episode_alerts(episode, by_patient)
         group.episodes += 1
-        if any(a.time <= episode.er_visit - IN_TIME for a in window):
+        if in_time:
             group.caught += 1
         if window:
             group.lead_days.append((episode.er_visit - window[0].time).total_seconds() / 86400)
     return dict(kinds)
+
+
+def _episode_alerts(
+    episode: Episode, by_patient: Mapping[str, list[Alert]]
+) -> tuple[list[Alert], list[Alert]]:
+    """_episode_alerts: the patient's alerts from onset - 12 h to the ER visit, and those of
+    them at least 24 h before it (caught in time)."""
+    window = [
+        a
+        for a in by_patient.get(episode.patient, [])
+        if episode.onset - BEFORE_ONSET <= a.time <= episode.er_visit
+    ]
+    return window, [a for a in window if a.time <= episode.er_visit - IN_TIME]
