@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     # workers; see the README on Mosquitto 2.0's shared subscriptions across broker restarts.
     mqtt_shared_group: str = ""
     mqtt_session_expiry_s: int = Field(default=7 * 24 * 3600, ge=0)
-    mqtt_receive_maximum: int = Field(default=2000, ge=1, le=65535)
+    mqtt_receive_maximum: int = Field(default=4000, ge=1, le=65535)
     mqtt_keepalive_s: int = Field(default=30, ge=5)
     mqtt_tls_ca_file: str | None = None
     # The broker's dynamic-security admin account (mqtt://homecare-admin:pw@host:1883): used to

@@ -48,6 +48,11 @@ class IngestMetrics:
             "Batches split to isolate a refused message",
             registry=r,
         )
+        self.commit_restarts = Counter(
+            "homecare_ingest_commit_restarts",
+            "Times the commit process died or crashed and was started again",
+            registry=r,
+        )
         self.backpressure_waits = Counter(
             "homecare_ingest_backpressure_waits",
             "Times the MQTT thread waited for room in the hand-off queue",

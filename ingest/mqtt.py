@@ -56,7 +56,7 @@ class MqttConfig:
     # subscription left by an earlier configuration, e.g. another shared group); reconnects
     # after that resume the session as usual. For demos, never for a production worker.
     fresh_session: bool = False
-    receive_maximum: int = 2000
+    receive_maximum: int = 4000
     keepalive_s: int = 30
     tls_ca_file: str | None = None
 

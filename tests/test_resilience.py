@@ -104,10 +104,15 @@ def test_sigkill_mid_stream_then_restart_stores_every_reading_once(
     worker = ingest_process(database_url, broker)
     stream = Stream(broker, rate_per_s=1500)
     wait_for(lambda: count(database_url, "SELECT count(*) FROM readings") > READINGS // 4)
+    orphans = children_of(worker.pid)
+    # The commit process (and multiprocessing's resource tracker, which spawn starts).
+    assert orphans, "the worker writes through a commit process"
     worker.send_signal(signal.SIGKILL)
     worker.communicate(timeout=10)
     killed_at = count(database_url, "SELECT count(*) FROM readings")
     assert killed_at < READINGS, "the kill should land in the middle of the stream"
+    # Its children must not outlive it (the commit process would hold a database connection).
+    wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in orphans), timeout_s=10)
 
     restarted = ingest_process(database_url, broker)
     try:
@@ -118,6 +123,38 @@ def test_sigkill_mid_stream_then_restart_stores_every_reading_once(
         _, stderr = restarted.communicate(timeout=30)
     assert restarted.returncode == 0, stderr.decode()[-2000:]
     assert outcomes(database_url) == (READINGS, MESSAGES, 0)
+
+
+def test_commit_process_killed_mid_stream_is_replaced_and_stores_every_reading_once(
+    broker: PrivateMosquitto, database_url: str
+) -> None:
+    enrol_devices(database_url)
+    config = ingest_config(database_url, broker.port, batch_max_messages=100)
+    with running_worker(config) as worker:
+        stream = Stream(broker, rate_per_s=1500)
+        wait_for(lambda: count(database_url, "SELECT count(*) FROM readings") > READINGS // 4)
+        first = worker.commit_pid
+        assert first is not None
+        os.kill(first, signal.SIGKILL)
+        assert count(database_url, "SELECT count(*) FROM readings") < READINGS
+        stream.finish()
+        wait_for(lambda: outcomes(database_url)[0] >= READINGS, timeout_s=60)
+        assert worker.commit_pid not in (None, first)
+        assert worker.metrics.snapshot()["homecare_ingest_commit_restarts_total"] >= 1
+    assert outcomes(database_url) == (READINGS, MESSAGES, 0)
+
+
+def children_of(pid: int) -> list[int]:
+    """children_of lists the processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def test_database_outage_mid_stream_loses_and_doubles_nothing(
