@@ -163,9 +163,15 @@ class CommitProcess:
             self._closing.set()
             process, pipe = self._process, self._pipe
         if process is not None:
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.send(None)
+            # Under the lock: the reader thread may be resending to a new child right now, and two
+            # writers on one pipe would interleave their bytes. Not forever: a child being
+            # started can hold the lock for its start timeout.
+            if pipe is not None and self._lock.acquire(timeout=1):
+                try:
+                    with contextlib.suppress(OSError):
+                        pipe.send(None)
+                finally:
+                    self._lock.release()
             process.join(0.5 if self._troubled else 5)
             if process.is_alive():
                 os.kill(process.pid, signal.SIGTERM)  # abandons a retry loop

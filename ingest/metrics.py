@@ -36,7 +36,7 @@ class IngestMetrics:
         )
         self.batch_seconds = Histogram(
             "homecare_ingest_batch_seconds",
-            "Time to parse and commit one batch",
+            "Time from handing a batch to the commit process to its commit",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
             registry=r,
         )
