@@ -44,3 +44,26 @@ def test_one_temperature_of_37_8_is_a_fever() -> None:
                  "common.fever") == []  # fmt: skip
     assert fired(("wound_care",), [*usual, reading("body_temperature", 37.8, day)],
                  "common.fever") == [day]  # fmt: skip
+
+
+def test_copd_deviation_sees_the_last_twelve_hours_not_the_day() -> None:
+    # Two weeks of a stable COPD patient, morning and evening: SpO2 93-95 (median 94, MAD 1 →
+    # spread 1.48), pulse 78-82 (median 80, MAD 2 → 2.97, floor 3), respiratory rate 19.
+    usual = []
+    for half_day in range(28):
+        at = T0 + half_day * 12 * HOUR
+        usual += [
+            reading("spo2", (93, 94, 95)[half_day % 3], at),
+            reading("heart_rate", (78, 80, 82)[half_day % 3], at),
+            reading("respiratory_rate", 19, at),
+        ]
+    morning, evening = T0 + 15 * DAY, T0 + 15 * DAY + timedelta(hours=12, minutes=30)
+    day = [
+        reading("spo2", 94, morning), reading("heart_rate", 80, morning),
+        reading("respiratory_rate", 19, morning),
+        reading("spo2", 91, evening), reading("heart_rate", 89, evening),
+        reading("respiratory_rate", 19, evening),
+    ]  # fmt: skip
+    # Last 12 h: SpO2 91 → (94 - 91) / 1.48 = 2.02, pulse 89 → 9 / 3 = 3 (the cap): 5.02 ≥ 3.5.
+    # (Over 24 h the medians 92.5 and 84.5 give 1.01 + 1.5 = 2.5: silent until the next day.)
+    assert fired(("copd",), [*usual, *day], "copd.deviation") == [evening]
