@@ -8,6 +8,8 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from ingest import Reading
 from rules.evaluate import PatientContext, evaluate_patient
 from rules.packs import load_packs
@@ -67,3 +69,20 @@ def test_copd_deviation_sees_the_last_twelve_hours_not_the_day() -> None:
     # Last 12 h: SpO2 91 → (94 - 91) / 1.48 = 2.02, pulse 89 → 9 / 3 = 3 (the cap): 5.02 ≥ 3.5.
     # (Over 24 h the medians 92.5 and 84.5 give 1.01 + 1.5 = 2.5: silent until the next day.)
     assert fired(("copd",), [*usual, *day], "copd.deviation") == [evening]
+
+
+@pytest.mark.parametrize(
+    ("program", "rule"),
+    [("wound_care", "wound.pain_rise"), ("post_surgical_rehab", "rehab.pain_rise")],
+)
+def test_pain_two_points_above_usual_twice_in_a_row(program: str, rule: str) -> None:
+    # Farrar et al., Pain 2001: a 2-point (≈ 30 %) change on the 0-10 numerical rating scale is
+    # clinically important. Usual pain 3 every evening for two weeks.
+    usual = [reading("pain_score", 3, T0 + d * DAY) for d in range(14)]
+    first, second = T0 + 14 * DAY, T0 + 15 * DAY
+    one_point = [reading("pain_score", 4, first), reading("pain_score", 4, second)]
+    assert fired((program,), [*usual, *one_point], rule) == []
+    once = [reading("pain_score", 5, first), reading("pain_score", 3, second)]
+    assert fired((program,), [*usual, *once], rule) == []
+    twice = [reading("pain_score", 5, first), reading("pain_score", 5, second)]
+    assert fired((program,), [*usual, *twice], rule) == [second]
