@@ -17,6 +17,8 @@ Steps 2-4 run ``--rounds`` times (default 3) and the ratio printed is the median
 own ratio: this machine's speed drifts by a quarter from one minute to the next (the subscriber
 alone measured 31,000-51,000 readings/s in one hour), so a single pairing of two numbers taken
 a minute apart says little. It prints the rates, the ratio, and the worker's peak memory.
+``--with-rules`` adds to each round a drain of the same backlog with ``homecare rules`` running,
+and reports the median of each round's with-rules rate over that round's rate without.
 Targets (issue 2): ≥ 10,000 readings/s, ≥ 50% of the slower ceiling, ≤ 250 MB.
 """
 
@@ -299,7 +301,7 @@ def main() -> int:
 
     readings = 3 * args.messages
     rounds: list[tuple[float, float, float, int, int]] = []  # subscriber, worker, MB, in table
-    with_rules = None
+    with_rules: list[tuple[float, float, int]] = []  # per round: readings/s, catch-up s, findings
     with tempfile.TemporaryDirectory(prefix="hc-bench-") as work:
         users = {INGEST_USER: INGEST_PASSWORD} | {d: device_password(d) for d in devices}
         broker = PrivateMosquitto(Path(work) / "mosquitto", users)
@@ -307,11 +309,7 @@ def main() -> int:
         try:
             for number in range(args.rounds):
                 url = fresh_database(f"hc_bench_{suffix}")
-                rules_url = (
-                    fresh_database(f"hc_bench_rules_{suffix}")
-                    if args.with_rules and number == 0
-                    else None
-                )
+                rules_url = fresh_database(f"hc_bench_rules_{suffix}") if args.with_rules else None
                 for target in (url, *([rules_url] if rules_url else [])):
                     with store.connect(target, autocommit=True) as conn:
                         provision_devices(conn, devices, since=since)
@@ -336,8 +334,8 @@ def main() -> int:
                     url, broker.port, readings, args.receive_maximum
                 )
                 if rules_url:
-                    with_rules = drain_with_rules(
-                        rules_url, broker.port, readings, args.receive_maximum
+                    with_rules.append(
+                        drain_with_rules(rules_url, broker.port, readings, args.receive_maximum)
                     )
                 with psycopg.connect(url) as conn:
                     row = conn.execute("SELECT count(*) FROM readings").fetchone()
@@ -348,7 +346,13 @@ def main() -> int:
                 subscriber_rate, worker_rate = rounds[-1][:2]
                 print(
                     f"         subscriber {subscriber_rate:,.0f}/s, end to end"
-                    f" {worker_rate:,.0f}/s: {worker_rate / subscriber_rate:.0%}",
+                    f" {worker_rate:,.0f}/s: {worker_rate / subscriber_rate:.0%}"
+                    + (
+                        f"; with rules {with_rules[-1][0]:,.0f}/s:"
+                        f" {with_rules[-1][0] / worker_rate:.0%} of the drain without"
+                        if rules_url
+                        else ""
+                    ),
                     flush=True,
                 )
         finally:
@@ -372,13 +376,17 @@ def main() -> int:
         f" of each round's own ratio; rounds: {', '.join(f'{r:.0%}' for r in ratios)}",
         f"worker RSS  {max(r[2] for r in rounds):>10.0f} MB peak (VmHWM, worker + its children)",
     ]
-    if with_rules is not None:
-        rate, caught_up, findings = with_rules
-        first_rate = rounds[0][1]
+    if with_rules:
+        # Paired per round, like the ratio above: each with-rules drain against the same round's
+        # drain without, a minute apart at most.
+        shares = sorted(w[0] / r[1] for w, r in zip(with_rules, rounds, strict=True))
         lines.append(
-            f"with rules  {rate:>10,.0f} readings/s  ({rate / first_rate:.0%} of round 1's drain"
-            f" without; rules caught up {caught_up:.1f} s after the last commit;"
-            f" {findings:,} findings)"
+            f"with rules  {statistics.median(w[0] for w in with_rules):>10,.0f} readings/s"
+            f"  (median of each round's share of its drain without:"
+            f" {statistics.median(shares):.0%};"
+            f" rounds: {', '.join(f'{x:.0%}' for x in shares)}; rules caught up"
+            f" {max(w[1] for w in with_rules):.1f} s at most after the last commit;"
+            f" {with_rules[0][2]:,} findings)"
         )
     print("\n".join(lines))
     with psycopg.connect(BASE_URL, autocommit=True) as admin:
