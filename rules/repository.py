@@ -21,6 +21,7 @@ from rules.model import Finding
 __all__ = [
     "claim_change",
     "current_findings",
+    "evaluations",
     "initial_states",
     "load_context",
     "load_readings",
@@ -162,14 +163,26 @@ def reconcile(
     return len(new), len(stale)
 
 
-def set_progress(conn: psycopg.Connection[Any], patient_id: uuid.UUID, until: datetime) -> None:
-    """set_progress records that the patient is evaluated up to ``until``."""
-    conn.execute(
-        "INSERT INTO rule_progress (patient_id, evaluated_until) VALUES (%s, %s)"
+def set_progress(conn: psycopg.Connection[Any], patient_id: uuid.UUID, until: datetime) -> int:
+    """set_progress records that the patient is evaluated up to ``until``; returns how many
+    evaluations the patient has had, this one included."""
+    row = conn.execute(
+        "INSERT INTO rule_progress (patient_id, evaluated_until, evaluations) VALUES (%s, %s, 1)"
         " ON CONFLICT (patient_id) DO UPDATE SET evaluated_until ="
-        " greatest(rule_progress.evaluated_until, EXCLUDED.evaluated_until)",
+        " greatest(rule_progress.evaluated_until, EXCLUDED.evaluated_until),"
+        " evaluations = rule_progress.evaluations + 1"
+        " RETURNING evaluations",
         (patient_id, until),
-    )
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def evaluations(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> int:
+    """evaluations is how many times the patient has been evaluated (0 if never)."""
+    row = conn.execute(
+        "SELECT evaluations FROM rule_progress WHERE patient_id = %s", (patient_id,)
+    ).fetchone()
+    return int(row[0]) if row else 0
 
 
 def enqueue_stale(conn: psycopg.Connection[Any], older_than: datetime) -> int:

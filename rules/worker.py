@@ -12,6 +12,10 @@ An idle worker wakes on a NOTIFY: a trigger on ``reading_changes`` (migration 00
 connection of its own. Polling alone cost up to ``poll_s`` (0.5 s) per alert, the largest share
 of the alert latency measured by ``bench/alert_latency.py``; the poll stays as the fallback, so
 a notify lost with a dropped connection delays an evaluation by at most ``poll_s``.
+
+Each worker keeps the readings it loaded per patient for its next pass (``rules.window_cache``):
+the weeks of lookback are read once, then only what is new, unless another worker evaluated the
+patient in between.
 """
 
 from __future__ import annotations
@@ -29,9 +33,11 @@ from typing import Any
 import psycopg
 
 import store
+from ingest import Reading
 from rules import repository
 from rules.evaluate import evaluate_patient, history_needed
 from rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
+from rules.window_cache import WindowCache
 
 __all__ = ["RulesConfig", "RulesWorker"]
 
@@ -78,6 +84,7 @@ class RulesWorker:
         self.config = config
         self.packs: PackSet = load_packs(config.packs_dir)
         self.stats = RulesStats()
+        self.windows = WindowCache()
         self._packs_mtime = self._mtime()
         self._conn: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
@@ -136,6 +143,7 @@ class RulesWorker:
         """evaluate brings one patient's findings up to date; False if another worker has it."""
         conn = self._connection()
         now = self.config.clock()
+        kept: tuple[list[Reading], datetime, datetime, int] | None = None
         with conn.transaction():
             claim = repository.claim_change(conn, patient_id)
             if claim is None:
@@ -145,8 +153,14 @@ class RulesWorker:
             patient = repository.load_context(conn, patient_id)
             if patient is not None:
                 until = now + self.config.future_skew
-                readings = repository.load_readings(
-                    conn, patient_id, since - history_needed(self.packs, patient.programs), until
+                start = since - history_needed(self.packs, patient.programs)
+                readings = self.windows.readings(
+                    patient_id,
+                    start,
+                    since,
+                    until,
+                    repository.evaluations(conn, patient_id),
+                    lambda a, b: repository.load_readings(conn, patient_id, a, b),
                 )
                 findings = evaluate_patient(
                     self.packs,
@@ -158,10 +172,17 @@ class RulesWorker:
                     self.config.late_after,
                 )
                 inserted, retracted = repository.reconcile(conn, patient_id, since, until, findings)
-                repository.set_progress(conn, patient_id, until)
+                evaluations = repository.set_progress(conn, patient_id, until)
+                kept = (readings, start, until, evaluations)
                 self.stats.findings_inserted += inserted
                 self.stats.findings_retracted += retracted
             repository.release_change(conn, patient_id, version)
+        # Only what a committed pass read is kept: after a rollback the old window, and the
+        # evaluation count it was checked against, are both still true.
+        if kept is not None:
+            self.windows.keep(patient_id, *kept)
+        else:
+            self.windows.forget(patient_id)
         self.stats.evaluations += 1
         return True
 
