@@ -55,7 +55,7 @@ from tests.support.pipeline import (
     ingest_config,
     running_worker,
 )
-from tests.support.services import PrivateMosquitto, free_port
+from tests.support.services import PrivateMosquitto, children_of, free_port
 
 BASE_URL = os.environ.get(
     "HOMECARE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -253,18 +253,6 @@ def peak_rss_mb(pid: int) -> float:
         except OSError:
             pass
     return total
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def main() -> int:

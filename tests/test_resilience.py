@@ -31,7 +31,7 @@ from tests.support.pipeline import (
     running_worker,
     wait_for,
 )
-from tests.support.services import PrivateMosquitto, PrivatePostgres
+from tests.support.services import PrivateMosquitto, PrivatePostgres, children_of
 
 pytestmark = pytest.mark.slow
 
@@ -142,19 +142,6 @@ def test_commit_process_killed_mid_stream_is_replaced_and_stores_every_reading_o
         assert worker.commit_pid not in (None, first)
         assert worker.metrics.snapshot()["homecare_ingest_commit_restarts_total"] >= 1
     assert outcomes(database_url) == (READINGS, MESSAGES, 0)
-
-
-def children_of(pid: int) -> list[int]:
-    """children_of lists the processes whose parent is ``pid`` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def test_database_outage_mid_stream_loses_and_doubles_nothing(

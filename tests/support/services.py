@@ -47,6 +47,7 @@ __all__ = [
     "PrivateMosquitto",
     "PrivatePostgres",
     "ServiceError",
+    "children_of",
     "find_dynsec_plugin",
     "find_executable",
     "find_postgres_bindir",
@@ -213,7 +214,7 @@ def _is_gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-def _children_of(pid: int) -> list[int]:
+def children_of(pid: int) -> list[int]:
     """PIDs whose parent is ``pid`` (read from /proc; Linux only, like the rest of this)."""
     children: list[int] = []
     for entry in Path("/proc").iterdir():
@@ -806,7 +807,7 @@ class PrivatePostgres(_Managed):
         proc = self._proc
         if proc is None or proc.poll() is not None:
             return
-        children = _children_of(proc.pid)
+        children = children_of(proc.pid)
         _reap(proc, signal.SIGKILL)
         deadline = time.monotonic() + children_timeout
         for child in children:
