@@ -107,7 +107,5 @@ class WindowCache:
         return None if window is None else (window.readings, window.start, window.loaded_until)
 
     def forget(self, patient_id: uuid.UUID) -> None:
+        """forget drops a patient's window (its pass found no patient to evaluate)."""
         self._windows.pop(patient_id, None)
-
-    def clear(self) -> None:
-        self._windows.clear()
