@@ -15,17 +15,18 @@ the default cache. It prints patients evaluated per second for each and the rati
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import psycopg
 
 import store
-from ingest import Reading
-from ingest.writer import _announce_changes, _insert_readings
+from ingest import Delivery, ParseLimits, parse_message, write_batch
 from rules import RulesConfig, RulesWorker
 from rules.window_cache import WindowCache
 from rules.worker import wait_idle
@@ -43,13 +44,25 @@ TYPES = (
 )
 
 
-def measurement(patient: uuid.UUID, device: str, at: datetime, n: int) -> list[Reading]:
-    """measurement is one time's seven readings, deterministic and ordinary (no episode)."""
+# The readings are weeks old when stored: accept them as the ingest accepts a device's backlog.
+LIMITS = ParseLimits(max_age=timedelta(days=3650))
+
+
+def measurement(device: str, at: datetime, n: int) -> Delivery:
+    """measurement is one time's seven readings as the device sends them, deterministic and
+    ordinary (no episode)."""
     wobble = ((n * 7919) % 11 - 5) / 5
-    return [
-        Reading(patient, device, f"{device}-{n}", t, at, round(v + s * wobble, 1), u, v, u, at)
+    readings = [
+        {"type": t, "value": round(v + s * wobble, 1), "unit": u, "time": at.isoformat()}
         for t, v, s, u in TYPES
     ]
+    payload = json.dumps({"msg_id": f"{device}-{n}", "readings": readings}).encode()
+    return Delivery(f"homecare/v1/devices/{device}/readings", payload, at)
+
+
+def store_messages(conn: psycopg.Connection[Any], deliveries: list[Delivery]) -> None:
+    """store_messages stores and announces them through the ingest's own writer."""
+    write_batch(conn, [parse_message(delivery, LIMITS) for delivery in deliveries])
 
 
 def populate(url: str, count: int, days: int) -> list[tuple[uuid.UUID, str]]:
@@ -65,14 +78,10 @@ def populate(url: str, count: int, days: int) -> list[tuple[uuid.UUID, str]]:
             store.register_device(conn, device, model="bench hub")
             store.assign_device(conn, device, patient, T0 - timedelta(days=1))
             patients.append((patient, device))
-            rows = [
-                r
-                for n in range(2 * days)
-                for r in measurement(patient, device, T0 + timedelta(hours=12 * n), n)
-            ]
-            with conn.transaction():
-                _insert_readings(conn, rows)
-                _announce_changes(conn, rows)
+            store_messages(
+                conn,
+                [measurement(device, T0 + timedelta(hours=12 * n), n) for n in range(2 * days)],
+            )
     return patients
 
 
@@ -109,10 +118,8 @@ def main() -> int:
             n = 2 * args.days + round_
             at = T0 + timedelta(hours=12 * n)
             for label in labels:
-                with store.connect(urls[label], autocommit=True) as conn, conn.transaction():
-                    rows = [r for p, d in patients[label] for r in measurement(p, d, at, n)]
-                    _insert_readings(conn, rows)
-                    _announce_changes(conn, rows)
+                with store.connect(urls[label], autocommit=True) as conn:
+                    store_messages(conn, [measurement(d, at, n) for _, d in patients[label]])
                 started = time.perf_counter()
                 wait_idle(workers[label], timeout_s=3600)
                 results[label].append(args.patients / (time.perf_counter() - started))
