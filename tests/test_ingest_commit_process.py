@@ -76,13 +76,16 @@ def commit(process: CommitProcess, recorder: Recorder, batch: list[Delivery]) ->
 
 @pytest.fixture
 def process_for() -> Any:
+    """process_for(url) starts a commit process on ``url`` reporting to a new Recorder; every
+    process started is closed at the end of the test."""
     started: list[CommitProcess] = []
 
-    def make(url: str, recorder: Recorder) -> CommitProcess:
+    def make(url: str) -> tuple[CommitProcess, Recorder]:
+        recorder = Recorder()
         process = CommitProcess(url, ParseLimits(), recorder.done, recorder.event)
         process.start()
         started.append(process)
-        return process
+        return process, recorder
 
     yield make
     for process in started:
@@ -93,8 +96,7 @@ def test_child_commits_and_counts_each_outcome(
     db: psycopg.Connection[Any], database_url: str, process_for: Any
 ) -> None:
     enrol(db, "cuff-1")
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     batch = [
         delivery("cuff-1", "m-1"),
         delivery("cuff-1", "m-2", value=130),
@@ -120,8 +122,7 @@ def test_a_killed_child_is_replaced_and_the_batch_resent(
     db: psycopg.Connection[Any], database_url: str, process_for: Any
 ) -> None:
     enrol(db, "cuff-1")
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     first = process.pid
     assert first is not None
     os.kill(first, signal.SIGKILL)
@@ -140,8 +141,7 @@ def test_a_killed_child_is_replaced_and_the_batch_resent(
 def test_database_down_is_retried_and_close_abandons_the_batch(process_for: Any) -> None:
     # Nothing listens on this port: every connection attempt fails like a server that is down.
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
-    recorder = Recorder()
-    process = process_for(url, recorder)
+    process, recorder = process_for(url)
     process.submit([delivery("cuff-1", "m-1")], threading.Event())
     deadline = time.monotonic() + 20
     while recorder.kinds().count("retry") < 2 and time.monotonic() < deadline:
@@ -155,7 +155,7 @@ def test_database_down_is_retried_and_close_abandons_the_batch(process_for: Any)
 
 def test_submit_waits_for_room_and_gives_up_on_stop(process_for: Any) -> None:
     url = f"postgresql://postgres@127.0.0.1:{free_port()}/postgres?connect_timeout=1"
-    process = process_for(url, Recorder())
+    process, _ = process_for(url)
     stop = threading.Event()
     for n in range(process.depth):
         process.submit([delivery("cuff-1", f"m-{n}")], stop)
@@ -170,8 +170,7 @@ def test_answers_come_in_submission_order(
 ) -> None:
     for device in ("cuff-1", "cuff-2", "cuff-3"):
         enrol(db, device)
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     sizes = [50, 1, 20, 3, 2, 40]
     for n, size in enumerate(sizes):
         device = f"cuff-{n % 3 + 1}"
@@ -202,8 +201,7 @@ def test_a_batch_committed_before_a_restart_comes_back_as_duplicates(
 ) -> None:
     """The child may die after its commit and before its answer; the resend must be harmless."""
     enrol(db, "cuff-1", since=NOW - timedelta(days=1))
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     batch = [delivery("cuff-1", f"m-{i}") for i in range(20)]
     commit(process, recorder, batch)
     pid = process.pid
@@ -219,8 +217,7 @@ def test_batches_in_flight_when_the_child_dies_are_resent_in_order(
     db: psycopg.Connection[Any], database_url: str, process_for: Any
 ) -> None:
     enrol(db, "cuff-1")
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     first = process.pid
     with psycopg.connect(database_url) as blocker:
         # Hold the readings table: the child's first insert waits, so both batches stay in flight.
@@ -244,8 +241,7 @@ def test_a_batch_committed_early_waits_for_the_older_one(
 ) -> None:
     """Two committers may finish out of order; acknowledgements must still go in order."""
     enrol(db, "cuff-1")
-    recorder = Recorder()
-    process = process_for(database_url, recorder)
+    process, recorder = process_for(database_url)
     with psycopg.connect(database_url) as blocker:
         # An uncommitted claim of m-1: the first batch's claim waits for it, the second's doesn't.
         blocker.execute(
