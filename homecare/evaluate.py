@@ -14,10 +14,12 @@ with each baseline, and the findings are scored against the simulator's labels
   NEWS2 on its published bands without the patient's usual score; no baseline, deviation or
   combination rule.
 
-and one bound, which is not a rule set: the *oracle* alerts at the first stored reading after each
-episode's onset, knowing the labels. No detector that waits for the deterioration to begin can do
-better, so its share caught in time is the ceiling the simulated cohort allows: an episode that
-reaches the ER within a day of its onset, or whose patient sent nothing in between, cannot be
+and one bound, which is not a rule set: the *oracle* alerts, knowing the labels, at the first
+stored reading after each episode's onset of a type the episode moves (its labelled
+``expected_signals``: a thermometer reading tells nothing of an oncology symptom flare). No
+detector that waits for the deterioration to show in the readings can do better, so its share
+caught in time is the ceiling the simulated cohort allows: an episode that reaches the ER within
+a day of its onset, or whose patient sent no reading of a moved vital in between, cannot be
 caught 24 h ahead by any rule.
 """
 
@@ -43,7 +45,7 @@ from rules.repository import load_readings
 __all__ = ["EvaluationResult", "baseline_packs", "evaluate_cohort"]
 
 _BATCH = 1000
-ORACLE = "oracle: first reading after onset (upper bound)"
+ORACLE = "oracle: first reading of a moved vital after onset (upper bound)"
 _LATE_AFTER = timedelta(hours=6)
 
 
@@ -145,14 +147,22 @@ def _alerts(
 
 
 def _oracle(readings: list[Reading], key: str, labels: Labels) -> Iterator[Alert]:
-    """_oracle alerts at each episode's first stored reading at or after its onset."""
-    times = sorted({reading.time for reading in readings})
+    """_oracle alerts at each episode's first stored reading, at or after its onset, of a type
+    the episode moves (any type if the labels name none)."""
     for episode in labels.episodes:
         if episode.patient != key:
             continue
-        first = next((t for t in times if episode.onset <= t <= episode.er_visit), None)
+        first = min(
+            (
+                r.time
+                for r in readings
+                if episode.onset <= r.time <= episode.er_visit
+                and (not episode.signals or r.type in episode.signals)
+            ),
+            default=None,
+        )
         if first is not None:
-            yield Alert(key, "oracle.first_reading", "high", first)
+            yield Alert(key, "oracle.first_signal", "high", first)
 
 
 def _context(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> PatientContext:

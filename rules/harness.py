@@ -50,6 +50,9 @@ class Episode:
     patient: str
     onset: datetime
     er_visit: datetime
+    # The measurement types the episode moves (the labels' expected_signals): a reading of
+    # another type carries no news of it.
+    signals: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,14 @@ def parse_labels(document: Mapping[str, Any]) -> Labels:
         end=when(generator["end"]),
         programs={p["id"]: tuple(p["programs"]) for p in document["patients"]},
         episodes=tuple(
-            Episode(e["id"], e["kind"], e["patient_id"], when(e["onset"]), when(e["er_visit"]))
+            Episode(
+                e["id"],
+                e["kind"],
+                e["patient_id"],
+                when(e["onset"]),
+                when(e["er_visit"]),
+                frozenset(signal["type"] for signal in e["expected_signals"]),
+            )
             for e in document["episodes"]
         ),
         lookalikes=tuple(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import uuid
+from datetime import UTC, datetime, timedelta
 
-from homecare.evaluate import ORACLE, baseline_packs, evaluate_cohort, format_report
+from homecare.evaluate import ORACLE, _oracle, baseline_packs, evaluate_cohort, format_report
+from ingest import Reading
 from rules import load_packs
+from rules.harness import Episode, Labels
 from rules.packs import News2Rule, ThresholdRule
 from tests.conftest import BASE_URL
 
@@ -54,3 +57,29 @@ def test_the_single_reading_baseline_is_plain_population_thresholds() -> None:
             assert isinstance(rule, News2Rule) and rule.personal is None
     # The shipped building block "SBP at or below 90" pages on its own in the baseline.
     assert "common.sbp_at_or_below_90" in {rule.id for rule in rules}
+
+
+def test_the_oracle_waits_for_a_reading_of_a_vital_the_episode_moves() -> None:
+    # A flare of ESAS symptoms: the thermometer reading the day after onset tells nothing of it;
+    # the oracle's alert is the first questionnaire after onset.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    onset, er_visit = start + timedelta(days=10), start + timedelta(days=14)
+    flare = Episode("e1", "symptom_flare", "p1", onset, er_visit, frozenset({"esas_pain"}))
+    labels = Labels(start, start + timedelta(days=30), {"p1": ("oncology",)}, (flare,), ())
+
+    def reading(type_name: str, at: datetime) -> Reading:
+        value = 36.8 if type_name == "body_temperature" else 6.0
+        return Reading(uuid.uuid4(), "d1", "m1", type_name, at, value, "", value, "", at)
+
+    readings = [
+        reading("esas_pain", onset - timedelta(hours=2)),  # before onset
+        reading("body_temperature", onset + timedelta(days=1)),
+        reading("esas_pain", onset + timedelta(days=3)),
+    ]
+    (alert,) = _oracle(readings, "p1", labels)
+    assert alert.time == onset + timedelta(days=3)
+    # An episode that names no signals takes any reading after its onset.
+    unnamed = Episode("e1", "symptom_flare", "p1", onset, er_visit)
+    bare = Labels(labels.start, labels.end, labels.programs, (unnamed,), ())
+    (alert,) = _oracle(readings, "p1", bare)
+    assert alert.time == onset + timedelta(days=1)

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rules.harness import Alert, Episode, Labels, Lookalike, score, score_kinds
+from rules.harness import Alert, Episode, Labels, Lookalike, parse_labels, score, score_kinds
 
 D0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -75,3 +75,26 @@ def test_figures_by_episode_kind_match_a_hand_count() -> None:
     assert kinds["hf_decompensation"].lead_days == [4.0]
     assert (kinds["copd_exacerbation"].caught, kinds["copd_exacerbation"].lead_days) == (0, [0.5])
     assert (kinds["hypoglycaemia"].episodes, kinds["hypoglycaemia"].lead_days) == (1, [])
+
+
+def test_labels_carry_the_types_each_episode_moves() -> None:
+    document = {
+        "generator": {"start": D0.isoformat(), "end": day(30).isoformat()},
+        "patients": [{"id": "p1", "programs": ["oncology"]}],
+        "episodes": [
+            {
+                "id": "e1",
+                "kind": "symptom_flare",
+                "patient_id": "p1",
+                "onset": day(10).isoformat(),
+                "er_visit": day(14).isoformat(),
+                "expected_signals": [
+                    {"type": "esas_pain", "direction": "up", "change": 4.0, "unit": "{score}"},
+                    {"type": "esas_nausea", "direction": "up", "change": 3.5, "unit": "{score}"},
+                ],
+            }
+        ],
+        "lookalikes": [],
+    }
+    (episode,) = parse_labels(document).episodes
+    assert episode.signals == {"esas_pain", "esas_nausea"}
