@@ -86,3 +86,99 @@ def test_pain_two_points_above_usual_twice_in_a_row(program: str, rule: str) -> 
     assert fired((program,), [*usual, *once], rule) == []
     twice = [reading("pain_score", 5, first), reading("pain_score", 5, second)]
     assert fired((program,), [*usual, *twice], rule) == [second]
+
+
+def vitals(at: datetime, **values: float) -> list[Reading]:
+    return [reading(type_, value, at) for type_, value in values.items()]
+
+
+def news2_medium(usual_pulse: float, usual_spo2: float) -> tuple[list[datetime], datetime]:
+    """news2_medium: when common.news2_medium fired over two weeks of a usual state and then a
+    NEWS2 of 5, and when that 5 was measured."""
+    # RCP NEWS2 (2017), chart 1: respiratory rate 12-20 → 0, 21-24 → 2; SpO2 scale 1 ≥ 96 → 0,
+    # 94-95 → 1; air → 0; systolic 111-219 → 0; pulse 51-90 → 0, 91-110 → 1, 111-130 → 2;
+    # Alert → 0; temperature 36.1-38.0 → 0.
+    usual = [
+        r
+        for half_day in range(30)
+        for r in vitals(
+            T0 + half_day * 12 * HOUR,
+            respiratory_rate=18,
+            spo2=usual_spo2,
+            systolic_bp=125,
+            heart_rate=usual_pulse,
+            body_temperature=36.8,
+        )
+    ]
+    at = T0 + 15 * DAY + 2 * HOUR
+    # Respiratory rate 22 (2) + SpO2 95 (1) + pulse 115 (2) = 5, the medium band.
+    now = vitals(at, respiratory_rate=22, spo2=95, systolic_bp=125, heart_rate=115,
+                 body_temperature=36.8)  # fmt: skip
+    return fired(("hypertension",), [*usual, *now], "common.news2_medium"), at
+
+
+def test_news2_medium_pages_at_four_above_the_patients_usual() -> None:
+    # Usual pulse 95 (1 point), SpO2 97 (0): usual NEWS2 1, now 5, four above → the page.
+    when, at = news2_medium(usual_pulse=95, usual_spo2=97)
+    assert when == [at]
+    # Usual pulse 95 (1) and SpO2 95 (1): usual 2, now 5, only three above → silent (the high
+    # band, 7, still needs only three above).
+    when, at = news2_medium(usual_pulse=95, usual_spo2=95)
+    assert when == []
+
+
+@pytest.mark.parametrize(("pulse", "fires"), [(84, True), (83, False)])
+def test_infection_signs_at_three_spreads_with_temperature_among_them(
+    pulse: float, fires: bool
+) -> None:
+    # SIRS / qSOFA signs (Singer et al., JAMA 2016) against the patient's own usual: two weeks at
+    # 36.6 °C, pulse 80 (no spread, so the floors: 0.3 °C and 3/min). 37.1 °C is 1.67 spreads;
+    # pulse 84 adds 1.33 (3.0: a page), pulse 83 adds 1.0 (2.67: not yet). Neither is a fever.
+    usual = [
+        r
+        for d in range(14)
+        for r in vitals(
+            T0 + d * DAY, body_temperature=36.6, heart_rate=80, respiratory_rate=18, systolic_bp=130
+        )
+    ]
+    at = T0 + 15 * DAY
+    now = vitals(at, body_temperature=37.1, heart_rate=pulse, respiratory_rate=18, systolic_bp=130)
+    assert fired(("wound_care",), [*usual, *now], "common.infection_signs") == (
+        [at] if fires else []
+    )
+
+
+ESAS_USUAL = {"esas_pain": 2, "esas_tiredness": 3, "esas_nausea": 1, "esas_appetite": 2,
+              "esas_wellbeing": 2, "esas_drowsiness": 1}  # fmt: skip
+
+
+@pytest.mark.parametrize(("earlier", "fires"), [(2, True), (1, False)])
+def test_oncology_flare_needs_two_earlier_questionnaires(earlier: int, fires: bool) -> None:
+    # A weekly ESAS-r responder (Watanabe et al. 2011): pain and tiredness each 2 points above
+    # their usual (floor 1 point, Hui et al. 2015) is a score of 4, the flare, once there are
+    # 2 earlier questionnaires in the 35-day baseline to know the usual from.
+    usual = [
+        reading(item, value, T0 + week * 7 * DAY)
+        for week in range(earlier)
+        for item, value in ESAS_USUAL.items()
+    ]
+    at = T0 + 14 * DAY
+    flare = {**ESAS_USUAL, "esas_pain": 4, "esas_tiredness": 5}
+    now = [reading(item, value, at) for item, value in flare.items()]
+    assert fired(("oncology",), [*usual, *now], "onc.flare") == ([at] if fires else [])
+
+
+@pytest.mark.parametrize(("motion", "fires"), [(54.0, True), (54.1, False)])
+def test_rehab_deviation_at_three_spreads(motion: float, fires: bool) -> None:
+    # Two weeks at pain 3 and 60° of motion (no spread: floors 1 point and 3°). Pain 4 is one
+    # spread; motion 54° two more (3.0: a page), 54.1° 1.97 (2.97: not yet).
+    usual = [
+        r
+        for d in range(14)
+        for r in vitals(T0 + d * DAY, pain_score=3, range_of_motion=60, body_temperature=36.6)
+    ]
+    at = T0 + 15 * DAY
+    now = vitals(at, pain_score=4, range_of_motion=motion, body_temperature=36.6)
+    assert fired(("post_surgical_rehab",), [*usual, *now], "rehab.deviation") == (
+        [at] if fires else []
+    )
