@@ -2,10 +2,19 @@
 
 The paho network thread only puts deliveries into a bounded queue; everything else happens in
 the worker. Flow control comes from the protocol: with MQTT 5 the client announces a
-``Receive Maximum``, so the broker never has more unacknowledged messages in flight to us than
-that, and the queue (sized above it) never blocks the network thread in normal operation. If it
-does fill (several connections' worth of deliveries after reconnects), the put waits, and every
-wait is counted: backpressure is deliberate, never a silent drop.
+``Receive Maximum``, so the broker should never have more unacknowledged messages in flight to
+us than that, and the queue (sized above it) rarely blocks the network thread. It can fill:
+MQTT 3.1.1 has no such limit, mosquitto 2.0.11 does not always keep to it (after a worker was
+SIGKILLed it resent 1,600 messages to a successor that announced 300), and deliveries of several
+connections pile up after reconnects. Then the put waits, and every wait is counted:
+backpressure is deliberate, never a silent drop. Two consequences for starting and stopping:
+
+- on connect the broker sends what the session holds *before* it answers the SUBSCRIBE, so the
+  worker drains from the CONNACK on (``start`` returns then) and checks for the SUBACK while it
+  runs (``check_subscription``); waiting for the SUBACK first deadlocks on a full queue, the
+  SUBACK being queued behind the messages the network thread cannot hand over;
+- the network thread may be waiting for room when we stop it, so ``_stopping`` is set before
+  it is joined, on every path.
 
 The session is persistent (MQTT 5 clean start off with a session expiry; 3.1.1 clean session
 off) and subscriptions are re-applied on every connect, so a broker restart or network cut
@@ -89,9 +98,13 @@ class MqttSource:
         self.deliveries: Handoff[Delivery] = Handoff(queue_size)
         self._metrics = metrics
         self._generation = 0
-        self._connected = threading.Event()
+        self._session = threading.Event()  # a CONNACK accepted the connection (first or later)
+        self._connected = threading.Event()  # subscribed on the current connection
+        self._subscribed_once = threading.Event()
         self._stopping = threading.Event()
         self._last_refusal = "no answer"
+        self._subscribe_deadline = 0.0
+        self._subscribe_timeout_s = 0.0
         self._client = self._build_client()
 
     @property
@@ -101,11 +114,22 @@ class MqttSource:
 
     @property
     def connected(self) -> bool:
+        """connected is True while subscribed on the current connection."""
         return self._connected.is_set()
 
-    def start(self, timeout_s: float) -> None:
-        """start connects (retrying within ``timeout_s``) and runs the network thread."""
+    @property
+    def subscribed(self) -> bool:
+        """subscribed is True once the first SUBACK came (later connects re-subscribe)."""
+        return self._subscribed_once.is_set()
+
+    def start(self, timeout_s: float, stop: threading.Event | None = None) -> None:
+        """start connects (retrying within ``timeout_s``), runs the network thread and returns
+        once the broker accepted the connection, without waiting for the SUBACK: deliveries
+        may come first and must be drained (see ``check_subscription``). Returns early, not
+        connected, if ``stop`` is set meanwhile."""
+        stop = stop or threading.Event()
         deadline = time.monotonic() + timeout_s
+        self._subscribe_deadline, self._subscribe_timeout_s = deadline, timeout_s
         delay = 0.2
         while True:
             try:
@@ -120,16 +144,27 @@ class MqttSource:
                 self._last_refusal = str(exc) or type(exc).__name__
             if time.monotonic() + delay > deadline:
                 raise BrokerUnavailable(self._unreachable(timeout_s))
-            time.sleep(delay)
+            if stop.wait(delay):
+                return
             delay = min(delay * 2, 2.0)
         self._client.loop_start()
-        if not self._connected.wait(max(0.1, deadline - time.monotonic())):
-            self._client.loop_stop()
-            raise BrokerUnavailable(self._unreachable(timeout_s))
+        while not self._session.wait(0.1):
+            if stop.is_set():
+                return
+            if time.monotonic() >= deadline:
+                self.stop()
+                raise BrokerUnavailable(self._unreachable(timeout_s))
+
+    def check_subscription(self) -> None:
+        """check_subscription raises BrokerUnavailable if the first SUBACK did not come within
+        the start timeout (or refused the subscription); the worker calls it while it drains."""
+        if self._subscribed_once.is_set() or time.monotonic() < self._subscribe_deadline:
+            return
+        raise BrokerUnavailable(self._unreachable(self._subscribe_timeout_s))
 
     def stop(self) -> None:
         """stop disconnects cleanly; unacknowledged messages stay in the broker's session."""
-        self._stopping.set()
+        self._stopping.set()  # first: the network thread may be waiting for room in the queue
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -187,6 +222,7 @@ class MqttSource:
             log.error("broker refused connection", extra={"reason": str(reason_code)})
             return
         self._generation += 1
+        self._session.set()
         client.subscribe(self.config.subscription, qos=1)
         self._metrics.broker_connects.inc()
         log.info(
@@ -212,6 +248,7 @@ class MqttSource:
             return
         # Ready only once the subscription is in place: before that, messages would be missed.
         self._connected.set()
+        self._subscribed_once.set()
 
     def _on_disconnect(
         self,

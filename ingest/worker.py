@@ -73,7 +73,9 @@ class IngestWorker:
         )
         self._committer.start()
         try:
-            self._source.start(self.config.connect_timeout_s)
+            # Returns at the CONNACK: what the session holds may come before the SUBACK, and
+            # is drained below while the subscription is checked (``ingest.mqtt``).
+            self._source.start(self.config.connect_timeout_s, self._stop)
         except BaseException:
             self._committer.close()
             raise
@@ -83,7 +85,11 @@ class IngestWorker:
         )
         next_stats = time.monotonic() + self.config.stats_interval_s
         try:
+            subscribed = False
             while not self._stop.is_set():
+                if not subscribed:
+                    self._source.check_subscription()  # BrokerUnavailable past the timeout
+                    subscribed = self._source.subscribed
                 batch = self._next_batch()
                 if batch:
                     try:

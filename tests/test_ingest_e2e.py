@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,31 @@ def test_messages_queued_while_no_worker_runs_are_drained_later(
     with running_worker(config):
         wait_for(lambda: count(database_url, "SELECT count(*) FROM readings") >= 900)
     assert outcomes(database_url) == (900, 300, 0)
+
+
+def test_a_backlog_bigger_than_the_handoff_arrives_before_the_suback_and_is_drained(
+    broker: PrivateMosquitto, database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    # On reconnect the broker sends what the session holds before it answers the SUBSCRIBE,
+    # and it may send more than the worker's hand-off holds: MQTT 3.1.1 has no Receive Maximum
+    # (mosquitto sends up to its max_inflight_messages, 4000 here), and mosquitto 2.0.11 does not
+    # always keep to an MQTT 5 one (after a SIGKILL it resent 1,600 to a worker that announced
+    # 300). The worker must drain while it waits for the SUBACK, not wait for it first: the
+    # hand-off fills, the SUBACK queued behind the messages is never read, and the worker
+    # neither started nor stopped.
+    for device in DEVICES:
+        enrol(db, device)
+    base = ingest_config(database_url, broker.port, "ingest-backlog", connect_timeout_s=5.0)
+    config = replace(base, mqtt=replace(base.mqtt, protocol="3.1.1", receive_maximum=100))
+    with running_worker(config):
+        pass  # first connect creates the persistent session and its subscription
+    # The hand-off holds 2 x receive_maximum + 1000 = 1200 deliveries; the backlog is 3000.
+    plan = TrafficPlan(DEVICES, messages=3000, start=datetime.now(UTC) - timedelta(hours=1), seed=4)
+    with publisher(broker) as devices:
+        devices.publish(generate(plan))
+    with running_worker(config):
+        wait_for(lambda: count(database_url, "SELECT count(*) FROM readings") >= 9000)
+    assert outcomes(database_url) == (9000, 3000, 0)
 
 
 def test_two_workers_share_the_load_and_store_everything_once(
