@@ -23,7 +23,7 @@ from typing import Any
 
 import psycopg
 import pytest
-from playwright.sync_api import ConsoleMessage, sync_playwright
+from playwright.sync_api import ConsoleMessage, Page, sync_playwright
 from psycopg.types.json import Jsonb
 
 import store
@@ -101,6 +101,19 @@ def _alert_of(conn: psycopg.Connection[Any], patient: uuid.UUID) -> Any:
     ).fetchone()
 
 
+def _sign_in(page: Page, served: str) -> None:
+    """_sign_in signs the nurse in (French by default) and waits for the live queue."""
+    page.goto(f"{served}/dashboard/")
+    assert page.url.startswith(f"{served}/dashboard/login")
+    assert page.locator("h1").inner_text() == "Connexion"
+    page.fill("#username", "nurse")
+    page.fill("#password", PASSWORD)
+    page.click("button.primary")
+    page.wait_for_url(f"{served}/dashboard/")
+    page.wait_for_selector("#live-status[data-state=live]")
+    assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
+
+
 def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
     db: psycopg.Connection[Any], served: str
 ) -> None:
@@ -133,16 +146,7 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
             )
             page.set_default_timeout(10_000)
 
-            # Sign in (French by default).
-            page.goto(f"{served}/dashboard/")
-            assert page.url.startswith(f"{served}/dashboard/login")
-            assert page.locator("h1").inner_text() == "Connexion"
-            page.fill("#username", "nurse")
-            page.fill("#password", PASSWORD)
-            page.click("button.primary")
-            page.wait_for_url(f"{served}/dashboard/")
-            page.wait_for_selector("#live-status[data-state=live]")
-            assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
+            _sign_in(page, served)
 
             # Another team's patient gets an alert first: it must never show.
             _finding(db, other, 9)
@@ -191,3 +195,45 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
     assert (ARTIFACTS / "dashboard-queue.png").stat().st_size > 10_000
     print(f"new alert in the browser's queue {arrival_s * 1000:.0f} ms after the finding")
     assert arrival_s < 5
+
+
+def test_a_live_update_keeps_the_outcome_and_note_the_nurse_entered(
+    db: psycopg.Connection[Any], served: str
+) -> None:
+    """A new alert re-reads the queue's rows. An outcome chosen and a note typed in a row, the
+    focus gone elsewhere (on its way to the button), must survive it: the outcome is required,
+    and a reset one would silently keep the form from being sent when she clicks "Résoudre"."""
+    add_user(db, "nurse", "nurse", ("cardio",))
+    first = store.create_patient(
+        db, display_name="Jeanne Tremblay", programs=["heart_failure"], care_team="cardio"
+    )
+    second = store.create_patient(
+        db, display_name="Luc Roy", programs=["heart_failure"], care_team="cardio"
+    )
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 860})
+            page.set_default_timeout(10_000)
+            _sign_in(page, served)
+            _finding(db, first, 8)
+            row = page.wait_for_selector("#queue-rows tr[data-alert-id]")
+            assert row is not None
+            alert_id = int(row.get_attribute("data-alert-id") or 0)
+            page.select_option(f"#outcome-{alert_id}", "called_patient")
+            page.fill(f"#note-{alert_id}", "Rappel demain matin")
+            page.evaluate("document.activeElement && document.activeElement.blur()")
+
+            _finding(db, second, 9)
+            page.wait_for_selector(f"#queue-rows tr[data-alert-id]:not(#alert-{alert_id})")
+            assert page.locator("#queue-rows tr[data-alert-id]").count() == 2
+            assert page.input_value(f"#outcome-{alert_id}") == "called_patient"
+            assert page.input_value(f"#note-{alert_id}") == "Rappel demain matin"
+            page.click(f"#alert-{alert_id} button[data-action=resolve]")
+            page.wait_for_selector(".notice >> text=Alerte résolue.")
+        finally:
+            browser.close()
+    _, status, _, resolved_by, outcome = _alert_of(db, first)
+    assert (status, resolved_by, outcome) == ("resolved", "user:nurse", "called_patient")
+    note = db.execute("SELECT resolution_note FROM alerts WHERE id = %s", (alert_id,)).fetchone()
+    assert note == ("Rappel demain matin",)

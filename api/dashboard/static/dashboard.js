@@ -25,6 +25,24 @@
       return active && body.contains(active) && active.tagName !== "BUTTON";
     }
 
+    // What the nurse entered in the rows' forms (an outcome chosen, a note typed) and left for
+    // the button: a re-read of the rows must not throw it away (the outcome is required, so a
+    // reset one would silently block the resolve she is about to click).
+    function entered() {
+      var values = {};
+      Array.prototype.forEach.call(body.querySelectorAll("select[id], input[id]"), function (el) {
+        if (el.type !== "hidden" && el.value !== "") values[el.id] = el.value;
+      });
+      return values;
+    }
+
+    function restore(values) {
+      Object.keys(values).forEach(function (id) {
+        var el = document.getElementById(id);
+        if (el && body.contains(el)) el.value = values[id];
+      });
+    }
+
     function refresh() {
       timer = null;
       if (busy()) { pending = true; return; }
@@ -38,7 +56,9 @@
         })
         .then(function (html) {
           if (html === null) return;
+          var values = entered();
           body.innerHTML = html;
+          restore(values);
           var fresh = ids().filter(function (id) { return before.indexOf(id) < 0; });
           fresh.forEach(function (id) {
             var row = document.getElementById("alert-" + id);
