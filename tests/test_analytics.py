@@ -284,6 +284,9 @@ def test_detection_uses_the_harness_figures(database_url: str, db: psycopg.Conne
                 "patient_id": "sim-0000",
                 "onset": (start + timedelta(days=10)).isoformat(),
                 "er_visit": (start + timedelta(days=15)).isoformat(),
+                "expected_signals": [
+                    {"type": "body_weight", "direction": "up", "change": 2.0, "unit": "kg"}
+                ],
             }
         ],
         "lookalikes": [
