@@ -21,6 +21,7 @@ from typing import Any
 
 import pandas as pd
 import psycopg
+from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
 from psycopg.types.json import Jsonb
 
 import store
@@ -89,6 +90,21 @@ class Source:
         self.close()
 
 
+class _UTCLoader(TimestamptzLoader):
+    """_UTCLoader: every timestamptz a Source reads comes back in UTC, whatever zone the
+    connection reported."""
+
+    def load(self, data: Any) -> datetime:
+        return super().load(data).astimezone(UTC)
+
+
+class _UTCBinaryLoader(TimestamptzBinaryLoader):
+    """_UTCBinaryLoader: the same for the binary format."""
+
+    def load(self, data: Any) -> datetime:
+        return super().load(data).astimezone(UTC)
+
+
 def connect(
     database_url: str,
     *,
@@ -112,6 +128,11 @@ def connect(
             log.warning("identified analytics access", extra={"actor": identified_by})
         conn.execute("SET default_transaction_read_only = on")
         conn.execute("SET TIME ZONE 'UTC'")
+        # psycopg labels a timestamptz with the zone the server last *reported*; a server or
+        # proxy that does not report the SET above (the PGlite test engine of TimescaleDB
+        # does not) would leave frames in its default zone ("GMT"), unlike on PostgreSQL.
+        conn.adapters.register_loader("timestamptz", _UTCLoader)
+        conn.adapters.register_loader("timestamptz", _UTCBinaryLoader)
     except BaseException:
         conn.close()
         raise

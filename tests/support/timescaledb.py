@@ -20,6 +20,9 @@ Limits to design tests around (see tests/timescaledb/server.mjs):
   statement and the engine exits (code 70). ``COPY ... TO STDOUT`` works.
 * Any user name/password is accepted; the session always runs as ``postgres`` in database
   ``template1`` whatever database name the URL gives.
+* ``SET`` changes the session but is not reported back (no ParameterStatus message): after
+  ``SET TIME ZONE 'UTC'`` the server works in UTC, yet psycopg still labels every timestamptz
+  it reads with the zone of the handshake, ``GMT`` (same instants, another ``tzinfo``).
 """
 
 from __future__ import annotations
