@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -135,7 +136,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     evaluate.add_argument("--patients", type=int, default=200)
     evaluate.add_argument("--days", type=float, default=90)
-    evaluate.add_argument("--seed", type=int, default=1)
+    evaluate.add_argument(
+        "--seed",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="one or more cohorts; with several, print a summary line per seed and rule set"
+        " and totals over them",
+    )
+    evaluate.add_argument(
+        "--packs",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="also score the packs in DIR (a candidate change) in the same run; repeatable",
+    )
+    evaluate.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="keep each stored cohort in DIR and reuse it (a local developer cache)",
+    )
     evaluate.add_argument(
         "--end",
         type=_instant,
@@ -452,16 +475,55 @@ def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
     from urllib.parse import urlsplit, urlunsplit
 
-    from homecare.evaluate import evaluate_cohort, format_report
+    from homecare.evaluate import format_report, format_summary
+    from rules import PackError, load_packs
 
+    # A broken candidate fails before any cohort is built, with its file and rule named.
+    for directory in args.packs:
+        try:
+            load_packs(directory)
+        except PackError as exc:
+            print(f"homecare evaluate: {directory}: {exc}", file=sys.stderr)
+            return 2
     end = args.end or datetime(2026, 11, 1, tzinfo=UTC)
     admin = urlunsplit(urlsplit(settings.database_url)._replace(path="/postgres"))
     store.wait_for_database(admin, settings.connect_timeout_s, "homecare-evaluate")
-    result = evaluate_cohort(admin, args.patients, args.days, args.seed, end)
-    print(format_report(result))
+    jobs = [
+        (admin, args.patients, args.days, seed, end, args.packs, args.cache) for seed in args.seed
+    ]
+    if len(jobs) == 1:
+        print(format_report(_evaluate_seed(*jobs[0])))
+        return 0
+    # Seeds are independent: one process each, as many at once as there are cores.
+    with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
+        scored = pool.map(_evaluate_seed, *zip(*jobs, strict=True))
+        results = dict(zip(args.seed, scored, strict=True))
+    print(format_summary(results))
     return 0
+
+
+def _evaluate_seed(
+    admin: str,
+    patients: int,
+    days: float,
+    seed: int,
+    end: datetime,
+    candidates: list[Path],
+    cache: Path | None,
+) -> Any:
+    from homecare.cohort_cache import cached_cohort
+    from homecare.evaluate import score_cohort, store_cohort
+    from rules import load_packs
+
+    def build() -> Any:
+        return store_cohort(admin, patients, days, seed, end)
+
+    cohort = build() if cache is None else cached_cohort(cache, patients, days, seed, end, build)
+    packs = {f"candidate packs ({directory})": load_packs(directory) for directory in candidates}
+    return score_cohort(cohort, packs)
 
 
 def _stop_on_signals() -> threading.Event:

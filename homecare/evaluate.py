@@ -26,7 +26,7 @@ caught 24 h ahead by any rule.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -42,11 +42,20 @@ from rules.harness import Alert, Group, Labels, parse_labels, score, score_kinds
 from rules.packs import News2Rule, Pack, Persistence, ThresholdRule
 from rules.repository import load_readings
 
-__all__ = ["EvaluationResult", "baseline_packs", "evaluate_cohort"]
+__all__ = [
+    "EvaluationResult",
+    "StoredCohort",
+    "StoredPatient",
+    "baseline_packs",
+    "evaluate_cohort",
+    "score_cohort",
+    "store_cohort",
+]
 
 _BATCH = 1000
 ORACLE = "oracle: first reading of a moved vital after onset (upper bound)"
 _LATE_AFTER = timedelta(hours=6)
+CANDIDATE = "candidate packs"
 
 
 @dataclass
@@ -106,10 +115,33 @@ def baseline_packs(shipped: PackSet) -> dict[str, PackSet]:
     }
 
 
-def evaluate_cohort(
+@dataclass(frozen=True)
+class StoredPatient:
+    """StoredPatient: one simulated patient as the store gave it back, ready to be scored."""
+
+    key: str
+    context: PatientContext
+    readings: tuple[Reading, ...]
+
+
+@dataclass(frozen=True)
+class StoredCohort:
+    """StoredCohort: a labelled cohort after the real ingest code stored it.
+
+    Scoring needs only this, so it can be kept on disk (``homecare.cohort_cache``) and scored
+    again against other rule packs without simulating and storing it again.
+    """
+
+    labels: Labels
+    patients: tuple[StoredPatient, ...]
+    readings: int
+
+
+def store_cohort(
     admin_url: str, patients: int, days: float, seed: int, end: datetime
-) -> EvaluationResult:
-    """evaluate_cohort simulates, stores and scores one labelled cohort in a fresh database."""
+) -> StoredCohort:
+    """store_cohort simulates one labelled cohort, stores it in a fresh database through the
+    ingest code, and reads every patient's readings back as the rules would."""
     simulation = Simulation(SimConfig(patients=patients, days=days, seed=seed, end=end))
     name = f"hc_eval_{uuid.uuid4().hex[:10]}"
     url = _create_database(admin_url, name)
@@ -119,22 +151,52 @@ def evaluate_cohort(
             keys = _enrol(conn, simulation)
             stored = _ingest(conn, simulation)
             labels = parse_labels(simulation.labels())
-            shipped = load_packs()
-            sets = {"shipped packs": shipped, **baseline_packs(shipped)}
-            alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE)}
-            for patient_id, key in keys.items():
-                context = _context(conn, patient_id)
-                readings = load_readings(
-                    conn, patient_id, labels.start - timedelta(days=30), labels.end
+            cohort = tuple(
+                StoredPatient(
+                    key,
+                    _context(conn, patient_id),
+                    tuple(
+                        load_readings(
+                            conn, patient_id, labels.start - timedelta(days=30), labels.end
+                        )
+                    ),
                 )
-                for label, packs in sets.items():
-                    alerts[label].extend(_alerts(packs, context, readings, key, labels))
-                alerts[ORACLE].extend(_oracle(readings, key, labels))
-        results = {label: score(found, labels) for label, found in alerts.items()}
-        kinds = {label: score_kinds(found, labels) for label, found in alerts.items()}
-        return EvaluationResult(labels, results, stored, kinds)
+                for patient_id, key in keys.items()
+            )
+        return StoredCohort(labels, cohort, stored)
     finally:
         _drop_database(admin_url, name)
+
+
+def score_cohort(
+    cohort: StoredCohort, candidates: Mapping[str, PackSet] | None = None
+) -> EvaluationResult:
+    """score_cohort runs the shipped packs, each candidate pack set, the baselines and the
+    oracle over a stored cohort and scores their alerts against its labels."""
+    shipped = load_packs()
+    sets = {"shipped packs": shipped, **(candidates or {}), **baseline_packs(shipped)}
+    labels = cohort.labels
+    alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE)}
+    for patient in cohort.patients:
+        readings = list(patient.readings)
+        for label, packs in sets.items():
+            alerts[label].extend(_alerts(packs, patient.context, readings, patient.key, labels))
+        alerts[ORACLE].extend(_oracle(readings, patient.key, labels))
+    results = {label: score(found, labels) for label, found in alerts.items()}
+    kinds = {label: score_kinds(found, labels) for label, found in alerts.items()}
+    return EvaluationResult(labels, results, cohort.readings, kinds)
+
+
+def evaluate_cohort(
+    admin_url: str,
+    patients: int,
+    days: float,
+    seed: int,
+    end: datetime,
+    candidates: Mapping[str, PackSet] | None = None,
+) -> EvaluationResult:
+    """evaluate_cohort simulates, stores and scores one labelled cohort in a fresh database."""
+    return score_cohort(store_cohort(admin_url, patients, days, seed, end), candidates)
 
 
 def _alerts(
@@ -237,7 +299,7 @@ def format_report(result: EvaluationResult) -> str:
     for label, (overall, programs, rules) in result.results.items():
         lines += [f"== {label}", header, _row("all programs", overall)]
         lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
-        if label in ("shipped packs", ORACLE):
+        if label == "shipped packs" or label == ORACLE or label.startswith(CANDIDATE):
             lines.append("  by episode kind (caught in time / episodes, median lead):")
             for kind, group in sorted(result.kinds[label].items()):
                 lead = group.median_lead_days
@@ -245,7 +307,7 @@ def format_report(result: EvaluationResult) -> str:
                     f"    {kind:<30} {group.caught:>4} / {group.episodes:<4}"
                     f" {'-' if lead is None else format(lead, '.1f'):>6} d"
                 )
-        if label == "shipped packs":
+        if label == "shipped packs" or label.startswith(CANDIDATE):
             lines.append("  by rule (episodes caught in time / false alerts):")
             for rule_id, group in sorted(rules.items()):
                 lines.append(
@@ -265,4 +327,38 @@ def _row(name: str, group: Group) -> str:
         f"{name:<34} {group.episodes:>8} {fmt(group.caught_share, '.0%'):>6}"
         f" {fmt(group.median_lead_days, '.1f'):>6} {fmt(group.false_per_patient_month, '.2f'):>8}"
         f" {fmt(look, '.2f'):>12} {fmt(group.burden_per_nurse_day, '.1f'):>13}"
+    )
+
+
+def format_summary(results: Mapping[int, EvaluationResult]) -> str:
+    """format_summary: one line per seed and rule set, then each rule set over all seeds.
+
+    Tuning on one seed fits its noise; the totals over several seeds (episodes caught in time
+    over all their episodes, false alerts over all their patient-months) are what to compare.
+    """
+    header = (
+        f"{'seed':>5}  {'rule set':<52} {'caught ≥24h':>14} {'false/pm':>8} {'lookalike/pm':>12}"
+    )
+    lines = [header]
+    totals: dict[str, Group] = {}
+    for seed, result in sorted(results.items()):
+        for label, (overall, _, _) in result.results.items():
+            lines.append(_summary_row(str(seed), label, overall))
+            total = totals.setdefault(label, Group())
+            total.episodes += overall.episodes
+            total.caught += overall.caught
+            total.false_alerts += overall.false_alerts
+            total.lookalike_alerts += overall.lookalike_alerts
+            total.patient_days += overall.patient_days
+    if len(results) > 1:
+        lines += [_summary_row("all", label, total) for label, total in totals.items()]
+    return "\n".join(lines)
+
+
+def _summary_row(seed: str, label: str, group: Group) -> str:
+    share = "-" if group.caught_share is None else format(group.caught_share, ".0%")
+    look = group.lookalike_alerts / group.patient_days * 30 if group.patient_days else 0.0
+    return (
+        f"{seed:>5}  {label[:52]:<52} {f'{group.caught}/{group.episodes} {share}':>14}"
+        f" {group.false_per_patient_month or 0.0:>8.2f} {look:>12.2f}"
     )

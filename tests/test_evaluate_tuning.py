@@ -1,0 +1,132 @@
+"""``homecare evaluate`` for a pack change: candidate packs, several seeds, a cohort cache.
+
+Real ingest code and a real PostgreSQL; the cohorts are small so the file runs in seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import yaml
+
+from homecare.cohort_cache import cached_cohort, code_digest
+from homecare.evaluate import StoredCohort, score_cohort, store_cohort
+from rules import load_packs
+from rules.packs import DEFAULT_PACKS
+from tests.conftest import BASE_URL
+
+END = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _cohort() -> StoredCohort:
+    return store_cohort(BASE_URL, patients=12, days=30, seed=5, end=END)
+
+
+def test_the_cache_builds_a_cohort_once_and_gives_it_back_equal(tmp_path: Path) -> None:
+    builds: list[StoredCohort] = []
+
+    def build() -> StoredCohort:
+        builds.append(_cohort())
+        return builds[-1]
+
+    first = cached_cohort(tmp_path, 12, 30, 5, END, build)
+    again = cached_cohort(tmp_path, 12, 30, 5, END, build)
+    assert len(builds) == 1
+    assert again == first and again.readings == first.readings > 0
+    (kept,) = tmp_path.glob("*.pickle")
+    assert kept.name == f"cohort-p12-d30-s5-20260601T000000-{code_digest()}.pickle"
+    # Another seed is another entry, built anew.
+    cached_cohort(tmp_path, 12, 30, 6, END, build)
+    assert len(builds) == 2 and len(list(tmp_path.glob("*.pickle"))) == 2
+
+
+def test_the_code_digest_changes_when_the_simulator_does(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    for package in ("devices", "catalogue", "ingest", "store"):
+        (root / package).mkdir(parents=True)
+        (root / package / "x.py").write_text("A = 1\n")
+    before = code_digest(root)
+    assert code_digest(root) == before
+    (root / "devices" / "x.py").write_text("A = 2\n")
+    assert code_digest(root) != before
+
+
+def test_a_candidate_scores_like_the_shipped_packs_until_it_differs(tmp_path: Path) -> None:
+    cohort = _cohort()
+    same = tmp_path / "same"
+    shutil.copytree(DEFAULT_PACKS, same)
+    # The candidate drops every rule of the common pack that is neither a combination nor one
+    # of its building blocks.
+    fewer = tmp_path / "fewer"
+    shutil.copytree(DEFAULT_PACKS, fewer)
+    referenced = {
+        ref
+        for path in fewer.glob("*.yaml")
+        for rule in yaml.safe_load(path.read_text())["rules"]
+        for ref in rule.get("rules", ())
+    }
+    common = yaml.safe_load((fewer / "common.yaml").read_text())
+    kept = [r for r in common["rules"] if r["id"] in referenced or r["kind"] == "combination"]
+    assert 0 < len(kept) < len(common["rules"])
+    common["rules"] = kept
+    (fewer / "common.yaml").write_text(yaml.safe_dump(common))
+
+    result = score_cohort(
+        cohort,
+        {"candidate packs (same)": load_packs(same), "candidate packs (fewer)": load_packs(fewer)},
+    )
+    shipped, _, shipped_rules = result.results["shipped packs"]
+    copy, _, _ = result.results["candidate packs (same)"]
+    assert copy == shipped
+    _, _, fewer_rules = result.results["candidate packs (fewer)"]
+    dropped = {r["id"] for r in yaml.safe_load((same / "common.yaml").read_text())["rules"]} - {
+        r["id"] for r in kept
+    }
+    assert not dropped & set(fewer_rules)
+    assert dropped & set(shipped_rules), "the cohort should give the dropped rules something to do"
+
+
+def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [
+            sys.executable, "-m", "homecare", "evaluate", "--patients", "10", "--days", "20",
+            "--seed", "3", "4", "--end", "2026-06-01", "--cache", str(tmp_path),
+            "--packs", str(DEFAULT_PACKS),
+        ],
+        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    seeds = [row[0] for row in rows]
+    assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 5
+    shipped = {row[0]: row[3:] for row in rows if row[1:3] == ["shipped", "packs"]}
+    candidate = {row[0]: row[4:] for row in rows if row[1:3] == ["candidate", "packs"]}
+    assert shipped.keys() == candidate.keys() == {"3", "4", "all"}
+    # The shipped directory given as a candidate scores exactly as the shipped packs.
+    assert candidate == shipped
+    assert len(list(tmp_path.glob("*.pickle"))) == 2
+
+
+def test_a_broken_candidate_is_named_before_any_cohort_is_built(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(DEFAULT_PACKS, broken)
+    text = (broken / "copd.yaml").read_text().replace("min_score: 3.5", "min_score: -1")
+    (broken / "copd.yaml").write_text(text)
+    result = subprocess.run(
+        [sys.executable, "-m", "homecare", "evaluate", "--packs", str(broken)],
+        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "copd.yaml" in line and "min_score" in line
