@@ -22,6 +22,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import catalogue
 
 __all__ = [
+    "ArtefactBound",
+    "ArtefactRule",
     "BaselineChangeRule",
     "CombinationRule",
     "MissingRule",
@@ -275,8 +277,77 @@ class CombinationRule(_RuleBase):
     _within = field_validator("within", mode="before")(lambda cls, v: parse_duration(v))
 
 
+class ArtefactBound(_Strict):
+    """ArtefactBound: a reading of ``type`` above ``above`` (or below ``below``) is suspect."""
+
+    type: str
+    above: float | None = None
+    below: float | None = None
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+
+    @model_validator(mode="after")
+    def _one_side(self) -> ArtefactBound:
+        if (self.above is None) == (self.below is None):
+            raise ValueError("give exactly one of above or below")
+        return self
+
+    @property
+    def side(self) -> str:
+        return "above" if self.above is not None else "below"
+
+    def beyond(self, value: float) -> bool:
+        """beyond: whether ``value`` is past the bound (strictly)."""
+        if self.above is not None:
+            return value > self.above
+        assert self.below is not None
+        return value < self.below
+
+
+class ArtefactRule(_RuleBase):
+    """ArtefactRule: a reading beyond one of ``bounds`` counts only once confirmed.
+
+    A reading past a bound is *unconfirmed* unless an earlier reading of the same type (earlier
+    in event time, or at the same time and earlier in the evaluator's order) within
+    ``confirm_within`` before it was past the same bound. Unconfirmed readings are left out of
+    every other rule except missing data (the patient did measure); the rule itself is active
+    while an unconfirmed reading is the latest of its type and younger than ``confirm_within``
+    (a note to ask for a re-measure), and clears at the next reading of that type or when the
+    time to confirm it has passed. Only earlier readings confirm: evaluation stays causal, so a
+    replay from any start gives the live verdicts. At most in the common pack.
+    """
+
+    kind: Literal["artefact"]
+    bounds: tuple[ArtefactBound, ...] = Field(min_length=1)
+    confirm_within: timedelta
+
+    _within = field_validator("confirm_within", mode="before")(lambda cls, v: parse_duration(v))
+
+    @field_validator("confirm_within")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value <= timedelta(0):
+            raise ValueError("confirm_within must be more than 0")
+        return value
+
+    @field_validator("bounds")
+    @classmethod
+    def _distinct(cls, bounds: tuple[ArtefactBound, ...]) -> tuple[ArtefactBound, ...]:
+        sides = [(bound.type, bound.side) for bound in bounds]
+        for type_name, side in sides:
+            if sides.count((type_name, side)) > 1:
+                raise ValueError(f"{type_name} has two bounds {side}")
+        return bounds
+
+
 Rule = Annotated[
-    ThresholdRule | BaselineChangeRule | DeviationRule | News2Rule | MissingRule | CombinationRule,
+    ThresholdRule
+    | BaselineChangeRule
+    | DeviationRule
+    | News2Rule
+    | MissingRule
+    | CombinationRule
+    | ArtefactRule,
     Field(discriminator="kind"),
 ]
 
@@ -343,6 +414,13 @@ def load_packs(directory: Path = DEFAULT_PACKS) -> PackSet:
         packs[pack.pack] = pack
     for pack in packs.values():
         for rule in pack.rules:
+            if isinstance(rule, ArtefactRule) and pack.pack != "common":
+                raise PackError(
+                    f"{pack.pack}.yaml: rule {rule.id}: field kind: an artefact rule decides"
+                    " which readings every rule sees, so it belongs in common.yaml"
+                )
+    for pack in packs.values():
+        for rule in pack.rules:
             if isinstance(rule, CombinationRule):
                 for ref in rule.rules:
                     if owners.get(ref) not in (pack.pack, "common"):
@@ -400,4 +478,12 @@ def _describe(path: Path, document: Any, exc: ValidationError) -> str:
     return "; ".join(problems)
 
 
-_KINDS = {"threshold", "baseline_change", "deviation", "news2", "missing", "combination"}
+_KINDS = {
+    "threshold",
+    "baseline_change",
+    "deviation",
+    "news2",
+    "missing",
+    "combination",
+    "artefact",
+}
