@@ -5,6 +5,10 @@ for missing-data rules, at every whole hour). Walking the instants in order from
 gives the rule's transitions, which are the findings. Nothing here looks at the clock or the
 arrival order: the same readings always give the same findings, which is what makes replay
 equal live evaluation, and several workers agree with one.
+
+An artefact rule (``_unconfirmed``) first sets aside the extreme readings no earlier reading
+confirmed: every other rule but missing data evaluates the readings less those, so a single
+device glitch is a note to re-measure rather than a NEWS2 of 3 points or a deviation.
 """
 
 from __future__ import annotations
@@ -20,10 +24,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import catalogue
 from ingest import Reading
 from rules.model import Finding
 from rules.news2 import Observations, score_news2
 from rules.packs import (
+    ArtefactRule,
     BaselineChangeRule,
     CombinationRule,
     DeviationRule,
@@ -93,7 +99,10 @@ def history_needed(packs: PackSet, programs: Iterable[str]) -> timedelta:
     """
     rules = packs.rules_for(programs)
     combined = max((r.within for _, r in rules if isinstance(r, CombinationRule)), default=ZERO)
-    return max((_lookback(rule) for _, rule in rules), default=ZERO) + combined
+    # Whether a reading a rule looks at was confirmed depends on the readings confirm_within
+    # before it (an artefact rule's own lookback is its confirm_within: see _artefact).
+    confirm = max((r.confirm_within for _, r in rules if isinstance(r, ArtefactRule)), default=ZERO)
+    return max((_lookback(rule) for _, rule in rules), default=ZERO) + combined + confirm
 
 
 def _lookback(rule: Any) -> timedelta:
@@ -111,6 +120,8 @@ def _lookback(rule: Any) -> timedelta:
         return rule.within
     if isinstance(rule, MissingRule):
         return 2 * timedelta(hours=rule.hours)
+    if isinstance(rule, ArtefactRule):
+        return rule.confirm_within
     return ZERO
 
 
@@ -128,8 +139,14 @@ def evaluate_patient(
     ``readings`` must cover ``history_needed`` before ``start``; ``initial`` is each rule's
     state just before ``start`` (active or not), from the findings stored earlier.
     """
-    series = _Series(readings)
+    raw = _Series(readings)
     rules = packs.rules_for(patient.programs)
+    # Readings no earlier reading confirmed (artefact rules) are left out of every rule but the
+    # missing-data ones (the patient did measure) and the artefact rules themselves.
+    suspects = {
+        rule.id: _unconfirmed(rule, raw) for _, rule in rules if isinstance(rule, ArtefactRule)
+    }
+    series = raw.without(suspects.values())
     # A rule's verdicts before ``start`` matter only to the combinations that name it, and only
     # as far back as their window: computing them for every rule made each live pass of a
     # patient sending every few seconds evaluate a whole day.
@@ -140,7 +157,13 @@ def evaluate_patient(
                 lookback[ref] = max(lookback.get(ref, ZERO), rule.within)
     timelines: dict[str, list[Condition]] = {}
     for _, rule in rules:
-        if not isinstance(rule, CombinationRule):
+        if isinstance(rule, ArtefactRule):
+            first = start - lookback.get(rule.id, ZERO)
+            timelines[rule.id] = _artefact(rule, raw, suspects[rule.id], first, until)
+        elif isinstance(rule, MissingRule):
+            first = start - lookback.get(rule.id, ZERO)
+            timelines[rule.id] = _missing(rule, raw, first, until)
+        elif not isinstance(rule, CombinationRule):
             first = start - lookback.get(rule.id, ZERO)
             timelines[rule.id] = _timeline(rule, patient, series, first, until)
     for _, rule in rules:
@@ -176,6 +199,23 @@ class _Series:
         # Personal baselines by (kind, type or rule, end of window, span), shared by instants.
         self.memo: dict[tuple[Any, ...], Any] = {}
 
+    def without(self, suspects: Iterable[Mapping[str, set[int]]]) -> _Series:
+        """without: these readings less the ones at the given (type, index) positions."""
+        left_out: dict[str, set[int]] = defaultdict(set)
+        for positions in suspects:
+            for type_name, indexes in positions.items():
+                left_out[type_name] |= indexes
+        if not any(left_out.values()):
+            return self
+        return _Series(
+            [
+                reading
+                for type_name, readings in self.by_type.items()
+                for k, reading in enumerate(readings)
+                if k not in left_out.get(type_name, ())
+            ]
+        )
+
     def of(self, type_name: str) -> list[Reading]:
         return self.by_type.get(type_name, [])
 
@@ -207,8 +247,6 @@ def _timeline(
         return _deviation(rule, series, start, until)
     if isinstance(rule, News2Rule):
         return _news2(rule, patient, series, start, until)
-    if isinstance(rule, MissingRule):
-        return _missing(rule, series, start, until)
     raise TypeError(f"no evaluator for {type(rule).__name__}")
 
 
@@ -564,6 +602,87 @@ def _missing(
             )
         )
     return timeline
+
+
+def _unconfirmed(rule: ArtefactRule, series: _Series) -> dict[str, set[int]]:
+    """_unconfirmed: the positions (type -> indexes in ``series.by_type``) of readings past one
+    of the rule's bounds with no earlier reading past the same bound within ``confirm_within``.
+
+    Only earlier readings are looked at (the series' order: event time, then value), never
+    later ones: a reading's fate is known when it arrives and the same from any start."""
+    found: dict[str, set[int]] = defaultdict(set)
+    for bound in rule.bounds:
+        readings = series.of(bound.type)
+        # A wearable sends a pulse a minute: one comprehension, not a method call per reading.
+        if bound.above is not None:
+            above = bound.above
+            past = [k for k, r in enumerate(readings) if r.value > above]
+        else:
+            below = bound.below
+            assert below is not None  # ArtefactBound: exactly one side
+            past = [k for k, r in enumerate(readings) if r.value < below]
+        last: datetime | None = None  # the latest earlier reading past this bound
+        for k in past:
+            time = readings[k].time
+            if last is None or time - last > rule.confirm_within:
+                found[bound.type].add(k)
+            last = time
+    return dict(found)
+
+
+def _artefact(
+    rule: ArtefactRule,
+    series: _Series,
+    suspects: Mapping[str, set[int]],
+    start: datetime,
+    until: datetime,
+) -> list[Condition]:
+    """_artefact: holds while an unconfirmed reading is the latest of its type and less than
+    ``confirm_within`` old; decided at each reading of a bounded type and when an unconfirmed
+    reading's time to be confirmed runs out."""
+    types = sorted({bound.type for bound in rule.bounds})
+    instants = dict(_instants(series, types, start, until))
+    for type_name in types:
+        for k in suspects.get(type_name, ()):
+            expiry = series.of(type_name)[k].time + rule.confirm_within
+            if start <= expiry <= until:
+                instants.setdefault(expiry, expiry)
+    timeline = []
+    for at in sorted(instants):
+        pending = []
+        for type_name in types:
+            index = bisect.bisect_right(series.times.get(type_name, []), at) - 1
+            if index < 0 or index not in suspects.get(type_name, ()):
+                continue
+            reading = series.of(type_name)[index]
+            if at - reading.time < rule.confirm_within:
+                pending.append(reading)
+        evidence: dict[str, Any] = {}
+        if pending:
+            newest = max(pending, key=lambda r: (r.time, r.type))
+            evidence = {
+                "type": newest.type,
+                "value": newest.value,
+                "time": newest.time,
+                "confirm_within": _hours(rule.confirm_within),
+                "readings": ", ".join(
+                    _shown(r) for r in sorted(pending, key=lambda r: (r.time, r.type))
+                ),
+            }
+        timeline.append(Condition(at, bool(pending), instants[at], evidence))
+    return timeline
+
+
+def _shown(reading: Reading) -> str:
+    """_shown: ``spo2 70 %``, ``body_temperature 33.1 °C`` (the catalogue's canonical unit)."""
+    unit = catalogue.lookup(reading.type).canonical_unit
+    return f"{reading.type} {reading.value:g} {'°C' if unit == 'Cel' else unit}"
+
+
+def _hours(span: timedelta) -> str:
+    """_hours: a duration as a pack writes it (``24h``, ``90m``)."""
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes // 60}h" if minutes % 60 == 0 else f"{minutes}m"
 
 
 def _any_within(times: list[datetime], low: datetime, high: datetime) -> bool:
