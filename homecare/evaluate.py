@@ -54,6 +54,8 @@ __all__ = [
 
 _BATCH = 1000
 ORACLE = "oracle: first reading of a moved vital after onset (upper bound)"
+VISIBLE = "oracle: first moved reading outside the patient's own 14-day range"
+_OWN_RANGE = timedelta(days=14)
 _LATE_AFTER = timedelta(hours=6)
 CANDIDATE = "candidate packs"
 
@@ -176,12 +178,13 @@ def score_cohort(
     shipped = load_packs()
     sets = {"shipped packs": shipped, **(candidates or {}), **baseline_packs(shipped)}
     labels = cohort.labels
-    alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE)}
+    alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE, VISIBLE)}
     for patient in cohort.patients:
         readings = list(patient.readings)
         for label, packs in sets.items():
             alerts[label].extend(_alerts(packs, patient.context, readings, patient.key, labels))
         alerts[ORACLE].extend(_oracle(readings, patient.key, labels))
+        alerts[VISIBLE].extend(_visible_oracle(readings, patient.key, labels))
     results = {label: score(found, labels) for label, found in alerts.items()}
     kinds = {label: score_kinds(found, labels) for label, found in alerts.items()}
     return EvaluationResult(labels, results, cohort.readings, kinds)
@@ -225,6 +228,40 @@ def _oracle(readings: list[Reading], key: str, labels: Labels) -> Iterator[Alert
         )
         if first is not None:
             yield Alert(key, "oracle.first_signal", "high", first)
+
+
+def _visible_oracle(readings: list[Reading], key: str, labels: Labels) -> Iterator[Alert]:
+    """_visible_oracle alerts at each episode's first reading, at or after its onset, of a moved
+    vital whose value lies outside the range of the patient's own readings of that type in the
+    14 days before the onset (a type with no such readings does not count).
+
+    A reading inside the patient's own recent range looks like an ordinary day of theirs: a rule
+    that paged on it would page on ordinary days too. So this is the ceiling for a detector that
+    must stay quiet on ordinary days; not a strict bound, since a detector may add up several
+    in-range moves, but a fairer one than the first reading after the onset, which counts an
+    episode as caught when nothing measurable has changed yet.
+    """
+    for episode in labels.episodes:
+        if episode.patient != key:
+            continue
+        ranges: dict[str, tuple[float, float]] = {}
+        for r in readings:
+            if episode.onset - _OWN_RANGE <= r.time < episode.onset:
+                low, high = ranges.get(r.type, (r.value, r.value))
+                ranges[r.type] = (min(low, r.value), max(high, r.value))
+        first = min(
+            (
+                r.time
+                for r in readings
+                if episode.onset <= r.time <= episode.er_visit
+                and (not episode.signals or r.type in episode.signals)
+                and r.type in ranges
+                and not ranges[r.type][0] <= r.value <= ranges[r.type][1]
+            ),
+            default=None,
+        )
+        if first is not None:
+            yield Alert(key, "oracle.first_visible_signal", "high", first)
 
 
 def _context(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> PatientContext:
@@ -299,7 +336,7 @@ def format_report(result: EvaluationResult) -> str:
     for label, (overall, programs, rules) in result.results.items():
         lines += [f"== {label}", header, _row("all programs", overall)]
         lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
-        if label == "shipped packs" or label == ORACLE or label.startswith(CANDIDATE):
+        if label in ("shipped packs", ORACLE, VISIBLE) or label.startswith(CANDIDATE):
             lines.append("  by episode kind (caught in time / episodes, median lead):")
             for kind, group in sorted(result.kinds[label].items()):
                 lead = group.median_lead_days

@@ -5,7 +5,15 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from homecare.evaluate import ORACLE, _oracle, baseline_packs, evaluate_cohort, format_report
+from homecare.evaluate import (
+    ORACLE,
+    VISIBLE,
+    _oracle,
+    _visible_oracle,
+    baseline_packs,
+    evaluate_cohort,
+    format_report,
+)
 from ingest import Reading
 from rules import load_packs
 from rules.harness import Episode, Labels
@@ -24,6 +32,7 @@ def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> N
         "classic weight rule (heart failure)",
         "single readings, no persistence",
         ORACLE,
+        VISIBLE,
     }
     shipped, _, rules = result.results["shipped packs"]
     assert shipped.episodes == len(result.labels.episodes)
@@ -40,6 +49,9 @@ def test_a_small_cohort_is_stored_evaluated_and_scored_against_its_labels() -> N
     assert oracle.false_alerts == 0 and oracle.lookalike_alerts == 0
     assert oracle.alerts <= len(result.labels.episodes)
     assert sum(g.episodes for g in result.kinds[ORACLE].values()) == oracle.episodes
+    # The visible oracle alerts at one of the readings the plain oracle could use, never earlier.
+    visible, _, _ = result.results[VISIBLE]
+    assert visible.false_alerts == 0 and visible.caught <= oracle.caught
     report = format_report(result)
     assert "== shipped packs" in report and "all programs" in report
 
@@ -83,3 +95,37 @@ def test_the_oracle_waits_for_a_reading_of_a_vital_the_episode_moves() -> None:
     bare = Labels(labels.start, labels.end, labels.programs, (unnamed,), ())
     (alert,) = _oracle(readings, "p1", bare)
     assert alert.time == onset + timedelta(days=1)
+
+
+def test_the_visible_oracle_waits_for_a_reading_outside_the_patients_own_range() -> None:
+    # A sepsis: temperatures of 36.4-37.0 in the 14 days before onset. 36.9 after the onset is an
+    # ordinary day of this patient's; 37.4 is outside anything they sent, and 35.9 is too (either
+    # side counts). A type with no readings before the onset has no range and never counts.
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    onset, er_visit = start + timedelta(days=20), start + timedelta(days=23)
+    sepsis = Episode(
+        "e1", "infection", "p1", onset, er_visit, frozenset({"body_temperature", "heart_rate"})
+    )
+    labels = Labels(start, start + timedelta(days=30), {"p1": ("copd",)}, (sepsis,), ())
+
+    def reading(type_name: str, at: datetime, value: float) -> Reading:
+        return Reading(uuid.uuid4(), "d1", "m1", type_name, at, value, "", value, "", at)
+
+    usual = [
+        reading("body_temperature", onset - timedelta(days=d), 36.4 + (d % 7) / 10)
+        for d in range(1, 14)
+    ]
+    old = reading("body_temperature", onset - timedelta(days=15), 38.5)  # outside the 14 days
+    first = onset + timedelta(hours=30)
+    after = [
+        reading("heart_rate", onset + timedelta(hours=2), 130.0),  # no heart rate before
+        reading("body_temperature", onset + timedelta(hours=6), 36.9),
+        reading("body_temperature", first, 37.4),
+        reading("body_temperature", onset + timedelta(hours=40), 35.9),
+    ]
+    (alert,) = _visible_oracle([old, *usual, *after], "p1", labels)
+    assert alert.time == first
+    # 37.4 would be ordinary if the patient had sent 37.5 in the 14 days before.
+    high = reading("body_temperature", onset - timedelta(days=2, hours=1), 37.5)
+    (alert,) = _visible_oracle([old, *usual, high, *after], "p1", labels)
+    assert alert.time == onset + timedelta(hours=40)

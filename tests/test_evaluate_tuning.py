@@ -106,7 +106,7 @@ def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
     seeds = [row[0] for row in rows]
-    assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 5
+    assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 6
     shipped = {row[0]: row[3:] for row in rows if row[1:3] == ["shipped", "packs"]}
     candidate = {row[0]: row[4:] for row in rows if row[1:3] == ["candidate", "packs"]}
     assert shipped.keys() == candidate.keys() == {"3", "4", "all"}
