@@ -323,7 +323,10 @@ def _baseline_change(
         delta = reading.value - baseline
         if rule.relative:
             delta = delta / baseline if baseline else 0.0
-        meets = delta >= rule.change if rule.change > 0 else delta <= rule.change
+        # Rounded: 37.3 - 36.2 is 1.0999999999999943 in binary floating point, and a rise the
+        # thermometer shows as 1.1 must meet a change of 1.1.
+        moved = round(delta, 6)
+        meets = moved >= rule.change if rule.change > 0 else moved <= rule.change
         verdicts.append((reading.time, meets))
         # The last `of` verdicts, but none older than `within`: what any start can recompute.
         oldest = reading.time - rule.persistence.within
