@@ -182,3 +182,39 @@ def test_rehab_deviation_at_three_spreads(motion: float, fires: bool) -> None:
     assert fired(("post_surgical_rehab",), [*usual, *now], "rehab.deviation") == (
         [at] if fires else []
     )
+
+
+def test_temperature_1_1_above_the_patients_usual_is_a_fever() -> None:
+    # IDSA 2009 (High et al., Clin Infect Dis 48:149), third fever criterion for older adults:
+    # "an increase in temperature of > 2 °F (1.1 °C) over the baseline temperature". Usual 36.2
+    # for two weeks: 37.2 is no fever by any criterion, 37.3 is 1.1 above the usual (and below the
+    # single-reading 37.8). 37.3 - 36.2 is 1.0999999999999943 in floating point: the edge must
+    # still hold.
+    usual = [reading("body_temperature", 36.2, T0 + d * DAY) for d in range(14)]
+    day = T0 + 15 * DAY
+    assert fired(("oncology",), [*usual, reading("body_temperature", 37.2, day)],
+                 "common.fever_rise") == []  # fmt: skip
+    assert fired(("oncology",), [*usual, reading("body_temperature", 37.3, day)],
+                 "common.fever_rise") == [day]  # fmt: skip
+    assert fired(("oncology",), [*usual, reading("body_temperature", 37.3, day)],
+                 "common.fever") == []  # fmt: skip
+
+
+def test_glucose_forty_percent_below_the_patients_usual() -> None:
+    # ADA Standards of Care 2024 §6: level 1 hypoglycaemia is < 3.9 mmol/L; a fall from a usual
+    # 10 mmol/L to 6 is above every level yet is the start of the fall (dm v3, our judgement on
+    # the harness). ISO 15197:2013 lets a meter read ±15 % above 5.55 mmol/L, so 40 % is beyond
+    # its error. Usual 10.0 four times a day for two weeks: 6.1 is 39 % down, 6.0 is 40 %.
+    usual = [
+        reading("blood_glucose", 10.0, T0 + d * DAY + h * HOUR)
+        for d in range(14)
+        for h in (7, 12, 18, 22)
+    ]
+    day = T0 + 15 * DAY
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.1, day)],
+                 "dm.glucose_fall") == []  # fmt: skip
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.0, day)],
+                 "dm.glucose_fall") == [day]  # fmt: skip
+    # A diabetic's ordinary day moves a lot: 7.0 (30 % down) is not paged by this rule.
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 7.0, day)],
+                 "dm.glucose_fall") == []  # fmt: skip
