@@ -67,16 +67,24 @@ def findings(conn: psycopg.Connection[Any], patient: uuid.UUID) -> list[tuple[An
     ).fetchall()
 
 
+def glitchy_days(device: str) -> list[list[dict[str, object]]]:
+    """glitchy_days: hf_days with a lone motion-artefact pulse of 285 on day 5."""
+    days = hf_days(device)
+    days[5][1]["value"] = 285
+    return days
+
+
 def feed(
     conn: psycopg.Connection[Any],
     database_url: str,
     device: str,
     order: Callable[[list[int]], list[int]],
     evaluate_each: bool = True,
+    make_days: Callable[[str], list[list[dict[str, object]]]] = hf_days,
 ) -> uuid.UUID:
     patient = enrol(conn, device, since=T0 - timedelta(days=1), programs=("heart_failure",))
     rules = worker(database_url)
-    days = hf_days(device)
+    days = make_days(device)
     for day in order(list(range(len(days)))):
         store_day(conn, device, day, days[day], received=T0 + timedelta(days=day, minutes=5))
         if evaluate_each:
@@ -116,6 +124,31 @@ def test_a_shuffled_backlog_gives_the_findings_of_an_in_order_stream(
     strip = lambda rows: [(r, s, t) for r, s, t, _ in rows]  # noqa: E731
     assert strip(findings(db, backlog)) == strip(findings(db, in_order))
     assert len(findings(db, in_order)) >= 3
+
+
+def test_a_lone_glitch_is_the_same_note_live_from_a_backlog_and_in_replay(
+    db: psycopg.Connection[Any], database_url: str
+) -> None:
+    # common.suspect_reading (common v5): a pulse above 220 counts only once an earlier reading
+    # confirms it; until the next pulse it is a low note. Whether a reading is confirmed depends
+    # only on earlier readings, so the worker's passes, a shuffled backlog and a replay agree.
+    live = feed(db, database_url, "scale-g1", order=lambda days: days, make_days=glitchy_days)
+    found = [(rule, state, at) for rule, state, at, _ in findings(db, live)]
+    glitch, next_pulse = T0 + timedelta(days=5), T0 + timedelta(days=6)
+    assert ("common.suspect_reading", "active", glitch) in found
+    assert ("common.suspect_reading", "cleared", next_pulse) in found
+    assert [rule for rule, state, at in found if at == glitch and state == "active"] == [
+        "common.suspect_reading"
+    ]
+    report = replay(db, load_packs(), T0 - timedelta(days=1), NOW, timedelta(hours=6))
+    assert report.equal, (report.only_stored, report.only_replayed)
+
+    def shuffled(days: list[int]) -> list[int]:
+        random.Random(4).shuffle(days)
+        return days
+
+    backlog = feed(db, database_url, "scale-g2", order=shuffled, make_days=glitchy_days)
+    assert [(rule, state, at) for rule, state, at, _ in findings(db, backlog)] == found
 
 
 def test_two_workers_give_the_findings_of_one(
