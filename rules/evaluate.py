@@ -29,6 +29,7 @@ from ingest import Reading
 from rules.model import Finding
 from rules.news2 import Observations, score_news2
 from rules.packs import (
+    AdherenceRule,
     ArtefactRule,
     BaselineChangeRule,
     CombinationRule,
@@ -120,6 +121,8 @@ def _lookback(rule: Any) -> timedelta:
         return rule.within
     if isinstance(rule, MissingRule):
         return 2 * timedelta(hours=rule.hours)
+    if isinstance(rule, AdherenceRule):
+        return 2 * rule.days * DAY
     if isinstance(rule, ArtefactRule):
         return rule.confirm_within
     return ZERO
@@ -163,6 +166,9 @@ def evaluate_patient(
         elif isinstance(rule, MissingRule):
             first = start - lookback.get(rule.id, ZERO)
             timelines[rule.id] = _missing(rule, raw, first, until)
+        elif isinstance(rule, AdherenceRule):
+            first = start - lookback.get(rule.id, ZERO)
+            timelines[rule.id] = _adherence(rule, raw, first, until)
         elif not isinstance(rule, CombinationRule):
             first = start - lookback.get(rule.id, ZERO)
             timelines[rule.id] = _timeline(rule, patient, series, first, until)
@@ -581,13 +587,7 @@ def _missing(
     rule: MissingRule, series: _Series, start: datetime, until: datetime
 ) -> list[Condition]:
     limit = timedelta(hours=rule.hours)
-    instants = {r.time: r.received_at for r in series.between(rule.type, start, until + _INSTANT)}
-    hour = start.replace(minute=0, second=0, microsecond=0)
-    if hour < start:
-        hour += timedelta(hours=1)
-    while hour <= until:
-        instants.setdefault(hour, hour)
-        hour += timedelta(hours=1)
+    instants = _hourly(series, rule.type, start, until)
     timeline = []
     for at in sorted(instants):
         # No reading for twice the limit: undecidable here (dormant or never started), so the
@@ -602,6 +602,59 @@ def _missing(
                 at - last.time >= limit,
                 instants[at],
                 {"type": rule.type, "hours": rule.hours, "last_time": last.time.isoformat()},
+            )
+        )
+    return timeline
+
+
+def _hourly(
+    series: _Series, type_name: str, start: datetime, until: datetime
+) -> dict[datetime, datetime]:
+    """_hourly: the instants of a data-completeness rule — each reading of the type and each
+    whole hour in [start, until] — with the time each was received (a whole hour: itself)."""
+    instants = {r.time: r.received_at for r in series.between(type_name, start, until + _INSTANT)}
+    hour = start.replace(minute=0, second=0, microsecond=0)
+    if hour < start:
+        hour += timedelta(hours=1)
+    while hour <= until:
+        instants.setdefault(hour, hour)
+        hour += timedelta(hours=1)
+    return instants
+
+
+def _adherence(
+    rule: AdherenceRule, series: _Series, start: datetime, until: datetime
+) -> list[Condition]:
+    window = rule.days * DAY
+    instants = _hourly(series, rule.type, start, until)
+    timeline = []
+    # Each day is the 24 h period (at - (k + 1) d, at - k d]: a reading at the instant counts,
+    # one exactly a week old does not.
+    for at in sorted(instants):
+        end = at + _INSTANT
+        # Nothing in the days before the window: not started, or quiet for long (undecidable).
+        if not series.between(rule.type, end - 2 * window, end - window):
+            timeline.append(Condition(at, None, instants[at], {}))
+            continue
+        measured = sum(
+            1
+            for k in range(rule.days)
+            if series.between(rule.type, end - (k + 1) * DAY, end - k * DAY)
+        )
+        # Between the two levels the state stays as it was (None), so the note neither flaps
+        # nor clears on one better day.
+        holds = True if measured < rule.min_days else False if measured >= rule.clear_at else None
+        timeline.append(
+            Condition(
+                at,
+                holds,
+                instants[at],
+                {
+                    "type": rule.type,
+                    "measured_days": measured,
+                    "days": rule.days,
+                    "min_days": rule.min_days,
+                },
             )
         )
     return timeline

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 import catalogue
 
 __all__ = [
+    "AdherenceRule",
     "ArtefactBound",
     "ArtefactRule",
     "BaselineChangeRule",
@@ -257,6 +258,44 @@ class MissingRule(_RuleBase):
     _type = field_validator("type")(lambda cls, v: _known_type(v))
 
 
+class AdherenceRule(_RuleBase):
+    """AdherenceRule: the patient measured ``type`` on fewer than ``min_days`` of the last
+    ``days`` days, each day a 24-hour period counted back from the instant; it clears once they
+    measured on ``clear_days`` of them.
+
+    Days counted back from the instant rather than calendar days: no time zone decides it, and
+    the verdict is the same from any evaluation start. A patient who sent no reading of the type
+    in the ``days`` before those is undecidable (not started yet, or gone quiet long ago, which
+    the missing-data rule reported at the time), so the state stays as it was.
+    """
+
+    kind: Literal["adherence"]
+    type: str
+    days: int = Field(ge=2, le=90)
+    min_days: int = Field(ge=1)
+    # Clears only once the patient measured on this many of the days (default: every one); in
+    # between, the state stays. A window sliding hour by hour past a patient who measures on 4 or
+    # 5 days a week would otherwise open and clear the note every day.
+    clear_days: int | None = None
+
+    _type = field_validator("type")(lambda cls, v: _known_type(v))
+
+    @model_validator(mode="after")
+    def _fewer_than_days(self) -> AdherenceRule:
+        if self.min_days > self.days:
+            raise ValueError(f"min_days {self.min_days} is more than days {self.days}")
+        clear = self.days if self.clear_days is None else self.clear_days
+        if not self.min_days <= clear <= self.days:
+            raise ValueError(
+                f"clear_days {clear} must be from min_days {self.min_days} to days {self.days}"
+            )
+        return self
+
+    @property
+    def clear_at(self) -> int:
+        return self.days if self.clear_days is None else self.clear_days
+
+
 class CombinationRule(_RuleBase):
     """CombinationRule: all (or any) of other rules' conditions held within ``within``."""
 
@@ -346,6 +385,7 @@ Rule = Annotated[
     | DeviationRule
     | News2Rule
     | MissingRule
+    | AdherenceRule
     | CombinationRule
     | ArtefactRule,
     Field(discriminator="kind"),
@@ -484,6 +524,7 @@ _KINDS = {
     "deviation",
     "news2",
     "missing",
+    "adherence",
     "combination",
     "artefact",
 }
