@@ -17,7 +17,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from homecare.evaluate import EvaluationResult, StoredCohort
 
 from pydantic import ValidationError
 
@@ -484,7 +487,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     # A broken candidate fails before any cohort is built, with its file and rule named.
     for directory in args.packs:
         try:
-            load_packs(directory)
+            if not load_packs(directory).packs:
+                raise PackError("no *.yaml pack there")
         except PackError as exc:
             print(f"homecare evaluate: {directory}: {exc}", file=sys.stderr)
             return 2
@@ -513,12 +517,12 @@ def _evaluate_seed(
     end: datetime,
     candidates: list[Path],
     cache: Path | None,
-) -> Any:
+) -> EvaluationResult:
     from homecare.cohort_cache import cached_cohort
     from homecare.evaluate import score_cohort, store_cohort
     from rules import load_packs
 
-    def build() -> Any:
+    def build() -> StoredCohort:
         return store_cohort(admin, patients, days, seed, end)
 
     cohort = build() if cache is None else cached_cohort(cache, patients, days, seed, end, build)

@@ -130,3 +130,17 @@ def test_a_broken_candidate_is_named_before_any_cohort_is_built(tmp_path: Path) 
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert "copd.yaml" in line and "min_score" in line
+
+
+def test_a_candidate_directory_without_packs_is_refused(tmp_path: Path) -> None:
+    # A mistyped path would otherwise score an empty pack set: no alert, no false alert.
+    result = subprocess.run(
+        [sys.executable, "-m", "homecare", "evaluate", "--packs", str(tmp_path / "nowhere")],
+        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "nowhere" in line and "no *.yaml pack there" in line
