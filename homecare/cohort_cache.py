@@ -3,9 +3,10 @@
 Simulating and storing a 200-patient, 90-day cohort takes about a minute; scoring it against a
 pack set takes seconds. Whoever tunes or reviews a pack change scores the same cohorts over and
 over, so ``homecare evaluate --cache DIR`` keeps each one, keyed by its parameters and by a
-digest of the code that made it (simulator, catalogue, ingest, store): a change there makes a
-new entry instead of scoring stale readings. The files are pickles, a local developer's cache:
-never point ``--cache`` at a directory others can write to.
+digest of the code that made it (simulator, catalogue, ingest, store, the read-back query and
+the harness): a change there makes a new entry instead of scoring stale readings. The files
+are pickles, a local developer's cache: never point ``--cache`` at a directory others can
+write to.
 """
 
 from __future__ import annotations
@@ -23,15 +24,26 @@ from homecare.evaluate import StoredCohort
 __all__ = ["cached_cohort", "code_digest"]
 
 _ROOT = Path(__file__).resolve().parents[1]
-# The code whose change alters what a cohort's stored readings are.
-_SOURCES = ("devices", "catalogue", "ingest", "store")
+# The code whose change alters what a cohort's stored readings are: the packages that simulate,
+# parse and store them, the query that reads them back, and the harness that drives all three
+# (an edit to its scoring also makes a new entry: a minute of rebuilding, never a stale cohort).
+_SOURCES = (
+    "devices",
+    "catalogue",
+    "ingest",
+    "store",
+    "rules/repository.py",
+    "homecare/evaluate.py",
+)
 
 
 def code_digest(root: Path = _ROOT) -> str:
-    """code_digest: sha256 over the Python and data files of the packages that make a cohort."""
+    """code_digest: sha256 over the Python and data files of the code that makes a cohort."""
     digest = hashlib.sha256()
-    for package in _SOURCES:
-        for path in sorted((root / package).rglob("*")):
+    for source in _SOURCES:
+        top = root / source
+        paths = [top] if top.is_file() else sorted(top.rglob("*"))
+        for path in paths:
             if path.suffix in (".py", ".yaml", ".json", ".sql") and path.is_file():
                 digest.update(str(path.relative_to(root)).encode())
                 digest.update(path.read_bytes())

@@ -50,10 +50,20 @@ def test_the_code_digest_changes_when_the_simulator_does(tmp_path: Path) -> None
     for package in ("devices", "catalogue", "ingest", "store"):
         (root / package).mkdir(parents=True)
         (root / package / "x.py").write_text("A = 1\n")
+    (root / "rules").mkdir()
+    (root / "rules" / "repository.py").write_text("Q = 1\n")
+    (root / "rules" / "evaluate.py").write_text("E = 1\n")
     before = code_digest(root)
     assert code_digest(root) == before
     (root / "devices" / "x.py").write_text("A = 2\n")
-    assert code_digest(root) != before
+    changed = code_digest(root)
+    assert changed != before
+    # The query that reads readings back counts; the rule engine does not (it is what is scored).
+    (root / "rules" / "repository.py").write_text("Q = 2\n")
+    queried = code_digest(root)
+    assert queried != changed
+    (root / "rules" / "evaluate.py").write_text("E = 2\n")
+    assert code_digest(root) == queried
 
 
 def test_a_candidate_scores_like_the_shipped_packs_until_it_differs(tmp_path: Path) -> None:
