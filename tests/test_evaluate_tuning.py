@@ -23,6 +23,23 @@ from tests.conftest import BASE_URL
 END = datetime(2026, 6, 1, tzinfo=UTC)
 
 
+def homecare_evaluate(*args: str) -> subprocess.CompletedProcess[str]:
+    """homecare_evaluate: the command as a user runs it, on the test database server."""
+    return subprocess.run(
+        [sys.executable, "-m", "homecare", "evaluate", *args],
+        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def refused_in_one_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    return line
+
+
 def _cohort() -> StoredCohort:
     return store_cohort(BASE_URL, patients=12, days=30, seed=5, end=END)
 
@@ -102,16 +119,9 @@ def test_a_candidate_scores_like_the_shipped_packs_until_it_differs(tmp_path: Pa
 
 
 def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "homecare", "evaluate", "--patients", "10", "--days", "20",
-            "--seed", "3", "4", "--end", "2026-06-01", "--cache", str(tmp_path),
-            "--packs", str(DEFAULT_PACKS),
-        ],
-        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    result = homecare_evaluate(
+        "--patients", "10", "--days", "20", "--seed", "3", "4", "--end", "2026-06-01",
+        "--cache", str(tmp_path), "--packs", str(DEFAULT_PACKS),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     rows = [line.split() for line in result.stdout.splitlines()[1:]]
@@ -130,27 +140,11 @@ def test_a_broken_candidate_is_named_before_any_cohort_is_built(tmp_path: Path) 
     shutil.copytree(DEFAULT_PACKS, broken)
     text = (broken / "copd.yaml").read_text().replace("min_score: 3.5", "min_score: -1")
     (broken / "copd.yaml").write_text(text)
-    result = subprocess.run(
-        [sys.executable, "-m", "homecare", "evaluate", "--packs", str(broken)],
-        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
+    line = refused_in_one_line(homecare_evaluate("--packs", str(broken)))
     assert "copd.yaml" in line and "min_score" in line
 
 
 def test_a_candidate_directory_without_packs_is_refused(tmp_path: Path) -> None:
     # A mistyped path would otherwise score an empty pack set: no alert, no false alert.
-    result = subprocess.run(
-        [sys.executable, "-m", "homecare", "evaluate", "--packs", str(tmp_path / "nowhere")],
-        env=os.environ | {"HOMECARE_LOG_LEVEL": "WARNING", "HOMECARE_DATABASE_URL": BASE_URL},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 2
-    (line,) = result.stderr.strip().splitlines()
+    line = refused_in_one_line(homecare_evaluate("--packs", str(tmp_path / "nowhere")))
     assert "nowhere" in line and "no *.yaml pack there" in line
