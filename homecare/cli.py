@@ -481,7 +481,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from urllib.parse import urlsplit, urlunsplit
 
-    from homecare.evaluate import format_report, format_summary
+    from homecare.evaluate_report import format_report, format_summary
     from rules import PackError, load_packs
 
     # A broken candidate fails before any cohort is built, with its file and rule named.

@@ -123,6 +123,9 @@ class Group:
 
     episodes: int = 0
     caught: int = 0
+    # For a rule: episodes no other rule of its set alerted on in time, i.e. what removing it
+    # would lose. ``caught`` alone flatters rules that fire beside others on the same episodes.
+    caught_only: int = 0
     lead_days: list[float] = field(default_factory=list)
     false_alerts: int = 0
     lookalike_alerts: int = 0
@@ -179,8 +182,11 @@ def score(
                 group.caught += 1
             if window:
                 group.lead_days.append((episode.er_visit - window[0].time).total_seconds() / 86400)
-        for rule_id in {a.rule_id for a in in_time}:
+        catching = {a.rule_id for a in in_time}
+        for rule_id in catching:
             rules[rule_id].caught += 1
+        if len(catching) == 1:
+            rules[catching.pop()].caught_only += 1
 
     for patient, patient_alerts in by_patient.items():
         episodes = [e for e in labels.episodes if e.patient == patient]

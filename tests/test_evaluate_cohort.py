@@ -12,8 +12,8 @@ from homecare.evaluate import (
     _visible_oracle,
     baseline_packs,
     evaluate_cohort,
-    format_report,
 )
+from homecare.evaluate_report import format_report
 from ingest import Reading
 from rules import load_packs
 from rules.harness import Episode, Labels

@@ -16,6 +16,7 @@ import yaml
 
 from homecare.cohort_cache import cached_cohort, code_digest
 from homecare.evaluate import StoredCohort, score_cohort, store_cohort
+from homecare.evaluate_report import format_summary
 from rules import load_packs
 from rules.packs import DEFAULT_PACKS
 from tests.conftest import BASE_URL
@@ -124,7 +125,8 @@ def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
         "--cache", str(tmp_path), "--packs", str(DEFAULT_PACKS),
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    rows = [line.split() for line in result.stdout.splitlines()[1:]]
+    summary, *tables = result.stdout.split("\n\n")
+    rows = [line.split() for line in summary.splitlines()[1:]]
     seeds = [row[0] for row in rows]
     assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 6
     shipped = {row[0]: row[3:] for row in rows if row[1:3] == ["shipped", "packs"]}
@@ -133,6 +135,29 @@ def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
     # The shipped directory given as a candidate scores exactly as the shipped packs.
     assert candidate == shipped
     assert len(list(tmp_path.glob("*.pickle"))) == 2
+    # Then each rule's figures over both seeds, for the shipped and the candidate packs alike.
+    titles = [table.splitlines()[0] for table in tables]
+    candidate_title = f"== candidate packs ({DEFAULT_PACKS}), all seeds"
+    assert titles == ["== shipped packs, all seeds", candidate_title]
+    assert tables[0].splitlines()[1:] == tables[1].splitlines()[1:]
+
+
+def test_the_rule_figures_over_seeds_are_the_sums_of_each_seed() -> None:
+    results = {
+        seed: score_cohort(store_cohort(BASE_URL, patients=10, days=20, seed=seed, end=END))
+        for seed in (3, 4)
+    }
+    lines = format_summary(results).split("== shipped packs, all seeds\n")[1].splitlines()[1:]
+    table = {line.split()[0]: [int(n) for n in line.split()[2::2]] for line in lines}
+    expected: dict[str, list[int]] = {}
+    for result in results.values():
+        for rule_id, group in result.results["shipped packs"][2].items():
+            figures = [group.caught, group.caught_only, group.false_alerts]
+            figures += [group.lookalike_alerts, group.alerts]
+            before = expected.get(rule_id, [0] * 5)
+            expected[rule_id] = [a + b for a, b in zip(before, figures, strict=True)]
+    assert table == expected
+    assert sum(figures[4] for figures in table.values()) > 0, "the cohorts should alert"
 
 
 def test_a_broken_candidate_is_named_before_any_cohort_is_built(tmp_path: Path) -> None:

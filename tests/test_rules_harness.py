@@ -55,6 +55,25 @@ def test_figures_match_a_hand_count() -> None:
     assert "dm.missing_glucose" not in rules
 
 
+def test_a_rule_is_credited_alone_only_with_episodes_no_other_rule_caught_in_time() -> None:
+    alerts = [
+        Alert("p1", "hf.weight_gain", "high", day(12)),  # e1 in time, with hf.deviation
+        Alert("p1", "hf.weight_gain", "high", day(13)),  # the same rule again: still one rule
+        Alert("p1", "hf.deviation", "high", day(14)),
+        Alert("p1", "common.hr_high", "medium", day(16.5)),  # e1 too late: does not share it
+        Alert("p2", "copd.deviation", "high", day(6)),  # e2 in time, by copd.deviation alone
+        Alert("p2", "copd.deviation", "high", day(6.5)),
+        Alert("p3", "dm.hypo", "low", day(19.9)),  # below the floor: leaves dm.falling alone
+        Alert("p3", "dm.falling", "high", day(19.6)),  # e3: 22 h before the ER, too late
+    ]
+    _, _, rules = score(alerts, LABELS)
+    assert (rules["hf.weight_gain"].caught, rules["hf.weight_gain"].caught_only) == (1, 0)
+    assert (rules["hf.deviation"].caught, rules["hf.deviation"].caught_only) == (1, 0)
+    assert (rules["copd.deviation"].caught, rules["copd.deviation"].caught_only) == (1, 1)
+    assert (rules["common.hr_high"].caught, rules["common.hr_high"].caught_only) == (0, 0)
+    assert (rules["dm.falling"].caught, rules["dm.falling"].caught_only) == (0, 0)
+
+
 def test_an_alert_just_before_onset_counts_and_one_long_before_does_not() -> None:
     early = [Alert("p1", "hf.hr_rise", "medium", day(10) - timedelta(hours=11))]
     overall, _, _ = score(early, LABELS)

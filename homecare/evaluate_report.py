@@ -1,0 +1,120 @@
+"""Evaluate report: the harness figures of ``homecare evaluate`` as plain-text tables.
+
+Kept apart from ``homecare.evaluate``, whose source is part of the cohort cache's key
+(``homecare.cohort_cache``): changing how the figures are printed must not make every cached
+cohort stale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from homecare.evaluate import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
+from rules.harness import Group
+
+__all__ = ["format_report", "format_summary"]
+
+
+def format_report(result: EvaluationResult) -> str:
+    """format_report renders the harness tables as plain text."""
+    lines = [
+        f"cohort: {len(result.labels.programs)} patients,"
+        f" {result.labels.patient_days:,.0f} patient-days, {result.readings:,} readings stored,"
+        f" {len(result.labels.episodes)} episodes, {len(result.labels.lookalikes)} look-alikes",
+        "",
+    ]
+    header = (
+        f"{'':<34} {'episodes':>8} {'≥24h':>6} {'lead d':>6} {'false/pm':>8}"
+        f" {'lookalike/pm':>12} {'per nurse-day':>13}"
+    )
+    for label, (overall, programs, rules) in result.results.items():
+        lines += [f"== {label}", header, _row("all programs", overall)]
+        lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
+        if label in ("shipped packs", ORACLE, VISIBLE) or label.startswith(CANDIDATE):
+            lines.append("  by episode kind (caught in time / episodes, median lead):")
+            for kind, group in sorted(result.kinds[label].items()):
+                lead = group.median_lead_days
+                lines.append(
+                    f"    {kind:<30} {group.caught:>4} / {group.episodes:<4}"
+                    f" {'-' if lead is None else format(lead, '.1f'):>6} d"
+                )
+        if label == "shipped packs" or label.startswith(CANDIDATE):
+            lines += _rule_lines(rules)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _rule_lines(rules: Mapping[str, Group]) -> list[str]:
+    """_rule_lines: a line per rule; "only" counts the episodes no other rule caught in time,
+    which is what dropping the rule would lose."""
+    lines = ["  by rule (episodes caught in time, by it alone / false alerts):"]
+    for rule_id, group in sorted(rules.items()):
+        lines.append(
+            f"    {rule_id:<30} caught {group.caught:>4}   only {group.caught_only:>3}"
+            f"   false {group.false_alerts:>5}   look-alike {group.lookalike_alerts:>4}"
+            f"   alerts {group.alerts:>5}"
+        )
+    return lines
+
+
+def _row(name: str, group: Group) -> str:
+    def fmt(value: float | None, spec: str) -> str:
+        return "-" if value is None else format(value, spec)
+
+    look = group.lookalike_alerts / group.patient_days * 30 if group.patient_days else None
+    return (
+        f"{name:<34} {group.episodes:>8} {fmt(group.caught_share, '.0%'):>6}"
+        f" {fmt(group.median_lead_days, '.1f'):>6} {fmt(group.false_per_patient_month, '.2f'):>8}"
+        f" {fmt(look, '.2f'):>12} {fmt(group.burden_per_nurse_day, '.1f'):>13}"
+    )
+
+
+def format_summary(results: Mapping[int, EvaluationResult]) -> str:
+    """format_summary: one line per seed and rule set, then each rule set over all seeds.
+
+    Tuning on one seed fits its noise; the totals over several seeds (episodes caught in time
+    over all their episodes, false alerts over all their patient-months) are what to compare.
+    """
+    header = (
+        f"{'seed':>5}  {'rule set':<52} {'caught ≥24h':>14} {'false/pm':>8} {'lookalike/pm':>12}"
+    )
+    lines = [header]
+    totals: dict[str, Group] = {}
+    for seed, result in sorted(results.items()):
+        for label, (overall, _, _) in result.results.items():
+            lines.append(_summary_row(str(seed), label, overall))
+            total = totals.setdefault(label, Group())
+            total.episodes += overall.episodes
+            total.caught += overall.caught
+            total.false_alerts += overall.false_alerts
+            total.lookalike_alerts += overall.lookalike_alerts
+            total.patient_days += overall.patient_days
+    if len(results) > 1:
+        lines += [_summary_row("all", label, total) for label, total in totals.items()]
+        for label in totals:
+            if label == "shipped packs" or label.startswith(CANDIDATE):
+                lines += ["", f"== {label}, all seeds", *_rule_lines(_rules_over(results, label))]
+    return "\n".join(lines)
+
+
+def _rules_over(results: Mapping[int, EvaluationResult], label: str) -> dict[str, Group]:
+    """_rules_over adds up one rule set's per-rule figures over several seeds' results."""
+    rules: dict[str, Group] = {}
+    for result in results.values():
+        for rule_id, group in result.results[label][2].items():
+            total = rules.setdefault(rule_id, Group())
+            total.caught += group.caught
+            total.caught_only += group.caught_only
+            total.false_alerts += group.false_alerts
+            total.lookalike_alerts += group.lookalike_alerts
+            total.alerts += group.alerts
+    return rules
+
+
+def _summary_row(seed: str, label: str, group: Group) -> str:
+    share = "-" if group.caught_share is None else format(group.caught_share, ".0%")
+    look = group.lookalike_alerts / group.patient_days * 30 if group.patient_days else 0.0
+    return (
+        f"{seed:>5}  {label[:52]:<52} {f'{group.caught}/{group.episodes} {share}':>14}"
+        f" {group.false_per_patient_month or 0.0:>8.2f} {look:>12.2f}"
+    )
