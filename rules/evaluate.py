@@ -321,6 +321,8 @@ def _baseline_change(
     for reading in readings:
         window_end = reading.time - rule.over
         history = series.between(rule.type, window_end - rule.baseline, window_end)
+        if (clock := rule.same_time_of_day) is not None:
+            history = [r for r in history if _clock_gap(r.time, reading.time) <= clock]
         if len(history) < rule.min_baseline_readings:
             if reading.time >= start:
                 timeline.append(Condition(reading.time, None, reading.received_at, {}))
@@ -355,6 +357,16 @@ def _baseline_change(
                 )
             )
     return timeline
+
+
+def _clock_gap(a: datetime, b: datetime) -> timedelta:
+    """_clock_gap: how far apart two instants' UTC times of day are, across midnight."""
+    a, b = a.astimezone(UTC), b.astimezone(UTC)
+    seconds = abs(
+        (a.hour * 3600 + a.minute * 60 + a.second + a.microsecond / 1e6)
+        - (b.hour * 3600 + b.minute * 60 + b.second + b.microsecond / 1e6)
+    )
+    return timedelta(seconds=min(seconds, 86400 - seconds))
 
 
 def _deviation(

@@ -141,12 +141,26 @@ class BaselineChangeRule(_RuleBase):
     min_baseline_readings: int = Field(default=3, ge=1)
     # relative: ``change`` is a fraction of the baseline (0.2 = +20 %), e.g. for wound area.
     relative: bool = False
+    # The baseline holds only readings taken within this of the reading's time of day (UTC,
+    # across midnight), for a value that follows the day: a glucose before dinner is compared
+    # with the patient's usual before dinner, not with a median of fasting and after-meal ones.
+    same_time_of_day: timedelta | None = None
     persistence: Persistence = Persistence()
 
     _type = field_validator("type")(lambda cls, v: _known_type(v))
     _durations = field_validator("over", "baseline", mode="before")(
         lambda cls, v: parse_duration(v)
     )
+
+    @field_validator("same_time_of_day", mode="before")
+    @classmethod
+    def _clock_window(cls, value: Any) -> timedelta | None:
+        if value is None:
+            return None
+        window = parse_duration(value)
+        if not timedelta(0) < window < timedelta(hours=12):
+            raise ValueError("same_time_of_day must be more than 0 and less than 12h")
+        return window
 
     @field_validator("change")
     @classmethod

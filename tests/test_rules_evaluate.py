@@ -179,6 +179,53 @@ def test_a_one_day_weight_bump_that_reverts_does_not_fire(packs: PackSet) -> Non
     assert only("hf.weight_gain", run(packs, readings)) == []
 
 
+CLOCK_PACK = """pack: diabetes
+version: 1
+rules:
+  - id: dm.fall
+    kind: baseline_change
+    type: blood_glucose
+    change: -0.35
+    relative: true
+    over: 1d
+    baseline: 14d
+    same_time_of_day: 2h
+    severity: medium
+    summary: "Glucose {value:.1f} against {baseline:.1f}"
+"""
+
+
+def test_a_same_time_of_day_baseline_takes_only_readings_near_that_clock_time(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "diabetes.yaml").write_text(CLOCK_PACK)
+    clock_packs = load_packs(tmp_path)
+    midnight = datetime(2026, 11, 1, tzinfo=UTC)
+    # Two weeks of 10.0 at 23:30 and 20.0 at 12:00 (UTC); the all-day median would be 15.
+    usual = [
+        reading("blood_glucose", value, midnight + timedelta(days=d, hours=h))
+        for d in range(14)
+        for h, value in ((23.5, 10.0), (12, 20.0))
+    ]
+    context = PatientContext(PATIENT, ("diabetes",))
+
+    def verdicts(value: float, at: datetime) -> list[tuple[str, float]]:
+        found = evaluate_patient(
+            clock_packs, context, [*usual, reading("blood_glucose", value, at)],
+            at, at + timedelta(hours=1), {}, LATE,
+        )  # fmt: skip
+        return [(f.state, f.evidence["baseline"]) for f in found if f.rule_id == "dm.fall"]
+
+    # 00:30 is an hour from 23:30 across midnight: its usual is 10, and 6.5 is 35 % below it.
+    after_midnight = midnight + timedelta(days=16, minutes=30)
+    assert verdicts(6.5, after_midnight) == [("active", 10.0)]
+    assert verdicts(6.6, after_midnight) == []
+    # 10.0 at 13:00 is 50 % below the patient's usual of 20 at noon.
+    assert verdicts(10.0, midnight + timedelta(days=16, hours=13)) == [("active", 20.0)]
+    # 17:30 is more than 2 h from both clock times: no baseline, so no verdict.
+    assert verdicts(1.0, midnight + timedelta(days=16, hours=17.5)) == []
+
+
 def test_missing_data_fires_on_the_hour_and_clears_when_data_returns(packs: PackSet) -> None:
     readings = [reading("body_weight", 80, T0 + timedelta(days=d)) for d in (0, 1)]
     readings.append(reading("body_weight", 80, T0 + timedelta(days=5)))

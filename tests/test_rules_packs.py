@@ -21,6 +21,18 @@ GOOD_RULE = """
 """
 
 
+BASELINE_RULE = """
+  - id: {pack}.fall
+    kind: baseline_change
+    type: spo2
+    change: -3
+    over: 1d
+    baseline: 14d
+    severity: medium
+    summary: "SpO2 {{value}}"
+"""
+
+
 def write_pack(directory: Path, name: str, body: str, version: int = 1) -> None:
     (directory / f"{name}.yaml").write_text(f"pack: {name}\nversion: {version}\nrules:\n{body}")
 
@@ -58,6 +70,14 @@ def test_rules_for_a_patient_are_common_plus_their_programs() -> None:
         (GOOD_RULE.replace("{{value}}", "{{value.x}}"), "rule copd.hr_high: field summary:"),
         (GOOD_RULE.replace("id: {pack}.hr_high", "id: HR"), "rule HR: field id:"),
         (GOOD_RULE.replace("kind: threshold", "kind: magic"), "rule copd.hr_high: field kind"),
+        (
+            BASELINE_RULE.replace("over: 1d", "over: 1d\n    same_time_of_day: 12h"),
+            "rule copd.fall: field same_time_of_day: Value error, same_time_of_day must be",
+        ),
+        (
+            BASELINE_RULE.replace("over: 1d", "over: 1d\n    same_time_of_day: soon"),
+            "rule copd.fall: field same_time_of_day: Value error, invalid duration",
+        ),
     ],
 )
 def test_a_bad_rule_is_named_by_file_rule_and_field(

@@ -200,21 +200,27 @@ def test_temperature_1_1_above_the_patients_usual_is_a_fever() -> None:
                  "common.fever") == []  # fmt: skip
 
 
-def test_glucose_forty_percent_below_the_patients_usual() -> None:
+def test_glucose_35_percent_below_the_patients_usual_at_that_time_of_day() -> None:
     # ADA Standards of Care 2024 §6: level 1 hypoglycaemia is < 3.9 mmol/L; a fall from a usual
-    # 10 mmol/L to 6 is above every level yet is the start of the fall (dm v3, our judgement on
-    # the harness). ISO 15197:2013 lets a meter read ±15 % above 5.55 mmol/L, so 40 % is beyond
-    # its error. Usual 10.0 four times a day for two weeks: 6.1 is 39 % down, 6.0 is 40 %.
+    # 10 mmol/L before dinner to 6.5 is above every level yet is the start of the fall (dm v4,
+    # our judgement on the harness). ISO 15197:2013 lets a meter read ±15 % above 5.55 mmol/L,
+    # so 35 % is beyond its error. Glucose follows the meals (ADA §6: pre-meal and post-meal
+    # targets differ), so each reading is compared with the patient's readings within 3 h of its
+    # time of day: here fasting 6.0 at 08:00, 7.0 at noon, 10.0 before dinner at 18:00 and 12.0
+    # at bedtime, for two weeks (all-day median 8.5).
     usual = [
-        reading("blood_glucose", 10.0, T0 + d * DAY + h * HOUR)
+        reading("blood_glucose", value, T0 + d * DAY + h * HOUR)
         for d in range(14)
-        for h in (7, 12, 18, 22)
+        for h, value in ((0, 6.0), (4, 7.0), (10, 10.0), (14, 12.0))
     ]
-    day = T0 + 15 * DAY
-    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.1, day)],
+    dinner = T0 + 15 * DAY + 10 * HOUR
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.6, dinner)],
                  "dm.glucose_fall") == []  # fmt: skip
-    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.0, day)],
-                 "dm.glucose_fall") == [day]  # fmt: skip
-    # A diabetic's ordinary day moves a lot: 7.0 (30 % down) is not paged by this rule.
-    assert fired(("diabetes",), [*usual, reading("blood_glucose", 7.0, day)],
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 6.5, dinner)],
+                 "dm.glucose_fall") == [dinner]  # fmt: skip
+    # A fasting 5.5 is 35 % below the all-day median but an ordinary morning for this patient.
+    fasting = T0 + 15 * DAY
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 5.5, fasting)],
                  "dm.glucose_fall") == []  # fmt: skip
+    assert fired(("diabetes",), [*usual, reading("blood_glucose", 3.9, fasting)],
+                 "dm.glucose_fall") == [fasting]  # fmt: skip
