@@ -94,7 +94,33 @@ def format_summary(results: Mapping[int, EvaluationResult]) -> str:
         for label in totals:
             if label == "shipped packs" or label.startswith(CANDIDATE):
                 lines += ["", f"== {label}, all seeds", *_rule_lines(_rules_over(results, label))]
+        lines += ["", *_kind_lines(results)]
     return "\n".join(lines)
+
+
+def _kind_lines(results: Mapping[int, EvaluationResult]) -> list[str]:
+    """_kind_lines: episodes caught in time per episode kind over all seeds, a column per rule
+    set. Kinds differ in how much warning they give, and a total hides which ones a change
+    moved."""
+    labels = list(next(iter(results.values())).kinds)
+    totals: dict[str, dict[str, list[int]]] = {}
+    for result in results.values():
+        for label in labels:
+            for kind, group in result.kinds[label].items():
+                counts = totals.setdefault(kind, {}).setdefault(label, [0, 0])
+                counts[0] += group.caught
+                counts[1] += group.episodes
+    lines = ["== by episode kind, all seeds (caught in time / episodes)"]
+    lines += [f"  [{n}] {label}" for n, label in enumerate(labels, 1)]
+    lines.append(f"  {'':<22}" + "".join(f"{f'[{n}]':>14}" for n in range(1, len(labels) + 1)))
+    for kind, by_label in sorted(totals.items()):
+        cells = []
+        for label in labels:
+            caught, episodes = by_label.get(label, [0, 0])
+            share = f"{caught / episodes:.0%}" if episodes else "-"
+            cells.append(f"{f'{caught}/{episodes} {share}':>14}")
+        lines.append(f"  {kind:<22}" + "".join(cells))
+    return lines
 
 
 def _rules_over(results: Mapping[int, EvaluationResult], label: str) -> dict[str, Group]:

@@ -138,7 +138,8 @@ def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
     # Then each rule's figures over both seeds, for the shipped and the candidate packs alike.
     titles = [table.splitlines()[0] for table in tables]
     candidate_title = f"== candidate packs ({DEFAULT_PACKS}), all seeds"
-    assert titles == ["== shipped packs, all seeds", candidate_title]
+    kinds_title = "== by episode kind, all seeds (caught in time / episodes)"
+    assert titles == ["== shipped packs, all seeds", candidate_title, kinds_title]
     assert tables[0].splitlines()[1:] == tables[1].splitlines()[1:]
 
 
@@ -147,7 +148,9 @@ def test_the_rule_figures_over_seeds_are_the_sums_of_each_seed() -> None:
         seed: score_cohort(store_cohort(BASE_URL, patients=10, days=20, seed=seed, end=END))
         for seed in (3, 4)
     }
-    lines = format_summary(results).split("== shipped packs, all seeds\n")[1].splitlines()[1:]
+    summary = format_summary(results)
+    rule_table, kind_table = summary.split("== shipped packs, all seeds\n")[1].split("\n\n")
+    lines = rule_table.splitlines()[1:]
     table = {line.split()[0]: [int(n) for n in line.split()[2::2]] for line in lines}
     expected: dict[str, list[int]] = {}
     for result in results.values():
@@ -158,6 +161,18 @@ def test_the_rule_figures_over_seeds_are_the_sums_of_each_seed() -> None:
             expected[rule_id] = [a + b for a, b in zip(before, figures, strict=True)]
     assert table == expected
     assert sum(figures[4] for figures in table.values()) > 0, "the cohorts should alert"
+    # Per episode kind, the shipped packs' column [1] adds up the seeds too.
+    kind_lines = kind_table.splitlines()
+    assert kind_lines[1] == "  [1] shipped packs"
+    kinds = {line.split()[0]: line.split()[1] for line in kind_lines[1:] if "/" in line}
+    expected_kinds: dict[str, list[int]] = {}
+    for result in results.values():
+        for kind, group in result.kinds["shipped packs"].items():
+            counts = expected_kinds.setdefault(kind, [0, 0])
+            counts[0] += group.caught
+            counts[1] += group.episodes
+    assert kinds == {kind: f"{c}/{n}" for kind, (c, n) in expected_kinds.items()}
+    assert sum(n for _, n in expected_kinds.values()) > 0, "the cohorts should have episodes"
 
 
 def test_a_broken_candidate_is_named_before_any_cohort_is_built(tmp_path: Path) -> None:
