@@ -144,6 +144,8 @@ class BaselineChangeRule(_RuleBase):
     # The baseline holds only readings taken within this of the reading's time of day (UTC,
     # across midnight), for a value that follows the day: a glucose before dinner is compared
     # with the patient's usual before dinner, not with a median of fasting and after-meal ones.
+    # UTC, so no time zone decides it: a patient's 07:00 stays one UTC clock time, and the hour
+    # a daylight-saving change moves it stays inside a window of a few hours.
     same_time_of_day: timedelta | None = None
     persistence: Persistence = Persistence()
 
