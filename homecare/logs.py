@@ -61,3 +61,8 @@ def configure_logging(level: str, fmt: str) -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("amqtt").setLevel(logging.WARNING)
+    # APScheduler logs two INFO lines each time a job runs ("Running job", "executed
+    # successfully"): with the alerts worker's one-second dispatch that is most of a service's
+    # log. Its warnings (a missed or failed run) still show; DEBUG shows everything.
+    scheduler = logging.getLogger("apscheduler")
+    scheduler.setLevel(logging.NOTSET if root.level <= logging.DEBUG else logging.WARNING)
