@@ -10,6 +10,7 @@ types with no suitable LOINC code use the local code system with the type name a
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from types import MappingProxyType
 
 from ._errors import UnknownType
@@ -112,7 +113,19 @@ _TYPES: tuple[MeasurementType, ...] = (
     _local("range_of_motion", ("deg",), -90, 360, "Range of motion", "exam"),
 )
 
-CATALOGUE: Mapping[str, MeasurementType] = MappingProxyType({t.name: t for t in _TYPES})
+# Shorter labels where the display is a code system's long name; the rest use the display.
+_LABELS = {
+    "spo2": "SpO2",
+    "systolic_bp": "Systolic BP",
+    "diastolic_bp": "Diastolic BP",
+    "body_temperature": "Temperature",
+    "body_weight": "Weight",
+    "pain_score": "Pain",
+}
+
+CATALOGUE: Mapping[str, MeasurementType] = MappingProxyType(
+    {t.name: replace(t, label=_LABELS.get(t.name, "")) for t in _TYPES}
+)
 
 
 def lookup(name: str) -> MeasurementType:

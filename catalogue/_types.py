@@ -64,9 +64,15 @@ class MeasurementType:
     display: str
     category: str
     unit_codes: tuple[tuple[str, str], ...] = ()
+    # What a person reads in an alert ("SpO2", "Weight"): ``display`` is the code system's
+    # wording, which the FHIR export must keep and which is too long for a one-line summary.
+    # Empty: the display.
+    label: str = ""
 
     def __post_init__(self) -> None:
         where = f"measurement type {self.name!r}"
+        if not self.label:
+            object.__setattr__(self, "label", self.display)
         # Store the bounds as floats even when the table spells them as integers.
         object.__setattr__(self, "plausible_min", _as_number(self.plausible_min))
         object.__setattr__(self, "plausible_max", _as_number(self.plausible_max))

@@ -400,7 +400,8 @@ def _deviation(
         if at < start:
             continue
         explanation = ", ".join(
-            f"{move['type']} {move['change']:+.3g} (usual {move['usual']:.3g})"
+            f"{catalogue.lookup(move['type']).label} {move['change']:+.3g}"
+            f" (usual {move['usual']:.3g})"
             for move in sorted(moved, key=lambda m: -m["score"])
         )
         timeline.append(
@@ -742,9 +743,10 @@ def _artefact(
 
 
 def _shown(reading: Reading) -> str:
-    """_shown: ``spo2 70 %``, ``body_temperature 33.1 °C`` (the catalogue's canonical unit)."""
-    unit = catalogue.lookup(reading.type).canonical_unit
-    return f"{reading.type} {reading.value:g} {'°C' if unit == 'Cel' else unit}"
+    """_shown: ``SpO2 70 %``, ``Temperature 33.1 °C`` (the catalogue's label and canonical unit)."""
+    kind = catalogue.lookup(reading.type)
+    unit = kind.canonical_unit
+    return f"{kind.label} {reading.value:g} {'°C' if unit == 'Cel' else unit}"
 
 
 def _hours(span: timedelta) -> str:

@@ -140,6 +140,16 @@ def test_display_names_are_english_labels() -> None:
     assert len(set(displays)) == len(displays)
 
 
+def test_labels_are_short_and_default_to_the_display() -> None:
+    # Alert summaries name vitals by label: what a nurse says, not the LOINC wording.
+    assert lookup("spo2").label == "SpO2"
+    assert lookup("spo2").display == "Oxygen saturation by pulse oximetry"  # FHIR keeps it
+    assert lookup("body_weight").label == "Weight"
+    assert lookup("heart_rate").label == lookup("heart_rate").display == "Heart rate"
+    labels = [t.label for t in CATALOGUE.values()]
+    assert len(set(labels)) == len(labels) and all(label.strip() for label in labels)
+
+
 def test_esas_items_are_local_survey_scores() -> None:
     for item in ESAS_ITEMS:
         mtype = CATALOGUE[item]

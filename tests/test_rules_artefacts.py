@@ -143,10 +143,10 @@ def test_a_cold_finger_spo2_no_longer_moves_the_copd_deviation() -> None:
 def test_the_summary_names_the_reading() -> None:
     found = evaluate([*usual_copd(), *measured(MORNING, spo2=70)])
     note = next(f for f in found if f.rule_id == RULE)
-    assert note.summary.startswith("spo2 70 % not confirmed by a second reading within 24h")
+    assert note.summary.startswith("SpO2 70 % not confirmed by a second reading within 24h")
     found = evaluate([*usual_copd(), *measured(MORNING, body_temperature=33.1)])
     note = next(f for f in found if f.rule_id == RULE)
-    assert note.summary.startswith("body_temperature 33.1 °C not confirmed")
+    assert note.summary.startswith("Temperature 33.1 °C not confirmed")
 
 
 def test_a_second_extreme_reading_within_24_h_confirms_it_and_pages() -> None:

@@ -121,7 +121,7 @@ def test_two_vitals_moving_together_fire_and_name_what_moved(packs: PackSet) -> 
     [finding] = [f for f in findings if f.rule_id == "copd.deviation"]
     assert (finding.state, finding.evidence_time) == ("active", day)
     assert finding.evidence["score"] == pytest.approx(5.02, abs=0.01)
-    assert finding.summary == ("Away from usual: heart_rate +9 (usual 80), spo2 -3 (usual 94)")
+    assert finding.summary == ("Away from usual: Heart rate +9 (usual 80), SpO2 -3 (usual 94)")
 
 
 def test_one_vital_alone_does_not_fire_however_far_it_moves(packs: PackSet) -> None:
