@@ -83,12 +83,7 @@ def format_summary(results: Mapping[int, EvaluationResult]) -> str:
     for seed, result in sorted(results.items()):
         for label, (overall, _, _) in result.results.items():
             lines.append(_summary_row(str(seed), label, overall))
-            total = totals.setdefault(label, Group())
-            total.episodes += overall.episodes
-            total.caught += overall.caught
-            total.false_alerts += overall.false_alerts
-            total.lookalike_alerts += overall.lookalike_alerts
-            total.patient_days += overall.patient_days
+            totals.setdefault(label, Group()).add(overall)
     if len(results) > 1:
         lines += [_summary_row("all", label, total) for label, total in totals.items()]
         for label in totals:
@@ -128,12 +123,7 @@ def _rules_over(results: Mapping[int, EvaluationResult], label: str) -> dict[str
     rules: dict[str, Group] = {}
     for result in results.values():
         for rule_id, group in result.results[label][2].items():
-            total = rules.setdefault(rule_id, Group())
-            total.caught += group.caught
-            total.caught_only += group.caught_only
-            total.false_alerts += group.false_alerts
-            total.lookalike_alerts += group.lookalike_alerts
-            total.alerts += group.alerts
+            rules.setdefault(rule_id, Group()).add(group)
     return rules
 
 

@@ -132,6 +132,17 @@ class Group:
     alerts: int = 0
     patient_days: float = 0.0
 
+    def add(self, other: Group) -> None:
+        """add counts ``other``'s figures in, e.g. the same rule set on another seed's cohort."""
+        self.episodes += other.episodes
+        self.caught += other.caught
+        self.caught_only += other.caught_only
+        self.lead_days.extend(other.lead_days)
+        self.false_alerts += other.false_alerts
+        self.lookalike_alerts += other.lookalike_alerts
+        self.alerts += other.alerts
+        self.patient_days += other.patient_days
+
     @property
     def caught_share(self) -> float | None:
         return self.caught / self.episodes if self.episodes else None

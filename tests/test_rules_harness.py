@@ -6,7 +6,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rules.harness import Alert, Episode, Labels, Lookalike, parse_labels, score, score_kinds
+from rules.harness import (
+    Alert,
+    Episode,
+    Group,
+    Labels,
+    Lookalike,
+    parse_labels,
+    score,
+    score_kinds,
+)
 
 D0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -72,6 +81,19 @@ def test_a_rule_is_credited_alone_only_with_episodes_no_other_rule_caught_in_tim
     assert (rules["copd.deviation"].caught, rules["copd.deviation"].caught_only) == (1, 1)
     assert (rules["common.hr_high"].caught, rules["common.hr_high"].caught_only) == (0, 0)
     assert (rules["dm.falling"].caught, rules["dm.falling"].caught_only) == (0, 0)
+
+
+def test_groups_add_up_across_cohorts() -> None:
+    one = Group(episodes=3, caught=2, caught_only=1, lead_days=[1.0, 2.0], false_alerts=4,
+                lookalike_alerts=1, alerts=9, patient_days=90.0)  # fmt: skip
+    two = Group(episodes=1, caught=1, lead_days=[5.0], false_alerts=2, alerts=3, patient_days=30.0)
+    one.add(two)
+    assert one == Group(
+        episodes=4, caught=3, caught_only=1, lead_days=[1.0, 2.0, 5.0],
+        false_alerts=6, lookalike_alerts=1, alerts=12, patient_days=120.0,
+    )  # fmt: skip
+    assert one.false_per_patient_month == pytest.approx(6 / 120 * 30)
+    assert one.median_lead_days == 2.0
 
 
 def test_an_alert_just_before_onset_counts_and_one_long_before_does_not() -> None:
