@@ -23,12 +23,8 @@ def format_report(result: EvaluationResult) -> str:
         f" {len(result.labels.episodes)} episodes, {len(result.labels.lookalikes)} look-alikes",
         "",
     ]
-    header = (
-        f"{'':<34} {'episodes':>8} {'≥24h':>6} {'lead d':>6} {'false/pm':>8}"
-        f" {'lookalike/pm':>12} {'per nurse-day':>13}"
-    )
     for label, (overall, programs, rules) in result.results.items():
-        lines += [f"== {label}", header, _row("all programs", overall)]
+        lines += [f"== {label}", _HEADER, _row("all programs", overall)]
         lines += [_row(f"  {name}", group) for name, group in sorted(programs.items())]
         if label in ("shipped packs", ORACLE, VISIBLE) or label.startswith(CANDIDATE):
             lines.append("  by episode kind (caught in time / episodes, median lead):")
@@ -42,6 +38,12 @@ def format_report(result: EvaluationResult) -> str:
             lines += _rule_lines(rules)
         lines.append("")
     return "\n".join(lines)
+
+
+_HEADER = (
+    f"{'':<34} {'episodes':>8} {'≥24h':>6} {'lead d':>6} {'false/pm':>8}"
+    f" {'lookalike/pm':>12} {'per nurse-day':>13}"
+)
 
 
 def _rule_lines(rules: Mapping[str, Group]) -> list[str]:
@@ -88,7 +90,9 @@ def format_summary(results: Mapping[int, EvaluationResult]) -> str:
         lines += [_summary_row("all", label, total) for label, total in totals.items()]
         for label in totals:
             if label == "shipped packs" or label.startswith(CANDIDATE):
-                lines += ["", f"== {label}, all seeds", *_rule_lines(_rules_over(results, label))]
+                lines += ["", f"== {label}, all seeds", _HEADER]
+                lines += _program_lines(results, label)
+                lines += _rule_lines(_rules_over(results, label))
         lines += ["", *_kind_lines(results)]
     return "\n".join(lines)
 
@@ -116,6 +120,16 @@ def _kind_lines(results: Mapping[int, EvaluationResult]) -> list[str]:
             cells.append(f"{f'{caught}/{episodes} {share}':>14}")
         lines.append(f"  {kind:<22}" + "".join(cells))
     return lines
+
+
+def _program_lines(results: Mapping[int, EvaluationResult], label: str) -> list[str]:
+    """_program_lines: one rule set's figures per program over all seeds (a nurse's caseload is
+    often one program, and the overall rate can hide a program above it)."""
+    programs: dict[str, Group] = {}
+    for result in results.values():
+        for name, group in result.results[label][1].items():
+            programs.setdefault(name, Group()).add(group)
+    return [_row(f"  {name}", group) for name, group in sorted(programs.items())]
 
 
 def _rules_over(results: Mapping[int, EvaluationResult], label: str) -> dict[str, Group]:

@@ -18,6 +18,7 @@ from homecare.cohort_cache import cached_cohort, code_digest
 from homecare.evaluate import StoredCohort, score_cohort, store_cohort
 from homecare.evaluate_report import format_summary
 from rules import load_packs
+from rules.harness import Group
 from rules.packs import DEFAULT_PACKS
 from tests.conftest import BASE_URL
 
@@ -149,7 +150,18 @@ def test_the_rule_figures_over_seeds_are_the_sums_of_each_seed() -> None:
         for seed in (3, 4)
     }
     summary = format_summary(results)
-    rule_table, kind_table = summary.split("== shipped packs, all seeds\n")[1].split("\n\n")
+    shipped_table, kind_table = summary.split("== shipped packs, all seeds\n")[1].split("\n\n")
+    program_table, rule_table = shipped_table.split("  by rule (")
+    # Per program: episodes, and false alerts per patient-month over both cohorts together.
+    programs = {line.split()[0]: line.split() for line in program_table.splitlines()[1:]}
+    expected_programs: dict[str, Group] = {}
+    for result in results.values():
+        for name, group in result.results["shipped packs"][1].items():
+            expected_programs.setdefault(name, Group()).add(group)
+    assert programs.keys() == expected_programs.keys()
+    for name, group in expected_programs.items():
+        assert int(programs[name][1]) == group.episodes
+        assert programs[name][4] == f"{(group.false_alerts / group.patient_days * 30):.2f}"
     lines = rule_table.splitlines()[1:]
     table = {line.split()[0]: [int(n) for n in line.split()[2::2]] for line in lines}
     expected: dict[str, list[int]] = {}
