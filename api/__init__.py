@@ -1,4 +1,4 @@
-"""API stage: the REST API (``/api/v1``, DESIGN §4), access control and the live stream.
+"""API stage: the REST API (``/api/v1``, docs/contracts.md), access control and the live stream.
 
 Public surface: ``create_app`` (what ``homecare api`` serves), its ``ApiConfig``, the
 ``Principal`` every route acts for and the dependencies that make one (``require_principal``,

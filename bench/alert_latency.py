@@ -1,4 +1,4 @@
-"""Benchmark: how long an alerting reading takes from its MQTT publish to the care team (issue 5).
+"""Benchmark: how long an alerting reading takes from its MQTT publish to the care team.
 
 Run on demand, not in the tests:  .venv/bin/python -m bench.alert_latency [--alerts N]
 

@@ -19,7 +19,7 @@ alone measured 31,000-51,000 readings/s in one hour), so a single pairing of two
 a minute apart says little. It prints the rates, the ratio, and the worker's peak memory.
 ``--with-rules`` adds to each round a drain of the same backlog with ``homecare rules`` running,
 and reports the median of each round's with-rules rate over that round's rate without.
-Targets (issue 2): ≥ 10,000 readings/s, ≥ 50% of the slower ceiling, ≤ 250 MB.
+Targets: ≥ 10,000 readings/s, ≥ 50% of the slower ceiling, ≤ 250 MB.
 """
 
 from __future__ import annotations

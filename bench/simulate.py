@@ -6,7 +6,7 @@ It generates the cohort (default 1,000 patients x 90 days, no minute-level weara
 default fault rates) exactly as ``homecare simulate --out`` does — plan, physiology, faults,
 payload bytes, JSON lines written to a file — then the labels, and prints the wall time, the
 rate in readings/s and messages/s, and the peak memory of the process (ru_maxrss: everything,
-interpreter included). Target (issue 3): under a minute, bounded memory. Memory is bounded
+interpreter included). Target: under a minute, bounded memory. Memory is bounded
 because messages are streamed: only the plan (per patient, no readings) and one local day of
 messages per patient are held at once, so peak memory grows with the number of patients, not
 with the number of days or readings (``--days 360`` shows it).

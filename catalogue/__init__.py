@@ -2,7 +2,7 @@
 
 Why a package of its own: ingest converts and range-checks readings with it, rules refer to
 types by its names, storage keeps its canonical units, and the FHIR export takes its codes.
-Putting the single source of truth (DESIGN.md §3) in one dependency-free package keeps those
+Putting the single source of truth (docs/contracts.md) in one dependency-free package keeps those
 stages from drifting apart.  Only the names below are public; the modules behind them are
 private and may be reorganised freely.
 

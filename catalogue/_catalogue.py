@@ -1,4 +1,4 @@
-"""The measurement catalogue itself: the fixed table of DESIGN.md §3.
+"""The measurement catalogue itself: the fixed table of docs/contracts.md.
 
 Why: the table is data, so it is written once here as plain constructor calls and then frozen
 behind a read-only mapping.  Stages look types up by name (the wire format carries names, not

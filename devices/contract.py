@@ -1,4 +1,4 @@
-"""Contract: building v1 messages exactly as DESIGN.md §3 fixes them, from the device's side.
+"""Contract: building v1 messages exactly as docs/contracts.md fixes them, from the device's side.
 
 Kept apart from the ingest's parser on purpose: the device side is written from the contract,
 not from the parser, so a test that round-trips one through the other checks both.

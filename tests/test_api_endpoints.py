@@ -195,7 +195,7 @@ def test_alert_queue_is_most_urgent_first_and_ack_resolve_note_are_recorded(worl
     assert kinds[-2:] == ["acknowledged", "resolved"]
     open_only = world.get("nurse", f"{P}/alerts", params={"status": "open"}).json()["data"]
     assert critical not in {a["id"] for a in open_only}
-    # Without status: every status (DESIGN §4).
+    # Without status: every status (docs/contracts.md).
     assert critical in {a["id"] for a in world.get("nurse", f"{P}/alerts").json()["data"]}
     assert audit_rows(world, "alert.note")[-1][1] == f"patient/{world.patients['own']}"
 

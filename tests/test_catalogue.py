@@ -41,7 +41,7 @@ ESAS_NAMES = (
     "esas_wellbeing",
 )
 
-# DESIGN.md §3 measurement catalogue; LOINC codes from loinc.org.
+# The measurement catalogue of docs/contracts.md; LOINC codes from loinc.org.
 # name: (accepted units, canonical first), plausible min, plausible max, code system, code,
 # FHIR observation category.
 EXPECTED: dict[str, tuple[tuple[str, ...], float, float, str, str, str]] = {

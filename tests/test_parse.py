@@ -1,4 +1,4 @@
-"""The v1 contract's validation (DESIGN.md §3), checked on the pure parser, reason by reason."""
+"""The v1 contract's validation (docs/contracts.md), checked on the pure parser, reason by reason."""
 
 from __future__ import annotations
 
@@ -170,7 +170,7 @@ def test_one_bad_reading_is_refused_and_the_others_kept(
 
 
 def test_plausible_edges_and_skew_edges_are_accepted() -> None:
-    # heart_rate plausible range 20–300 /min inclusive (DESIGN.md §3); 5 min clock skew allowed.
+    # heart_rate plausible range 20–300 /min inclusive (docs/contracts.md); 5 min clock skew allowed.
     result = deliver(
         message(
             reading(value=20),

@@ -1,4 +1,4 @@
-"""Dashboard: the nurse dashboard, served by the API (issue 6) — server-rendered pages.
+"""Dashboard: the nurse dashboard, served by the API — server-rendered pages.
 
 Sign-in, the triage queue (most urgent first, updated live from the API's alert stream), a
 patient page (vitals over 7/30/90 days with the patient's thresholds, NEWS2, alerts and notes),

@@ -4,7 +4,7 @@ For the patients' care teams (nurses, physicians). An analyst cannot act on aler
 identified alert; an administrator manages the system, not patients' alerts (403 for both).
 An alert of another team's patient answers 404, like one that does not exist.
 
-``GET /alerts`` without ``status`` lists every status (DESIGN §4); ``status`` and
+``GET /alerts`` without ``status`` lists every status (docs/contracts.md); ``status`` and
 ``severity`` may repeat (``status=open&status=acknowledged`` is the working queue).
 """
 
@@ -53,7 +53,7 @@ NurseOutcome = Literal[
 
 
 class AlertOut(BaseModel):
-    """AlertOut: an alert as DESIGN §4 lists it, with its handling and the patient's name."""
+    """AlertOut: an alert as the REST contract (docs/contracts.md) lists it, with its handling and the patient's name."""
 
     id: int
     patient_id: uuid.UUID

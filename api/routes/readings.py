@@ -1,4 +1,4 @@
-"""Readings: ``GET /patients/{id}/readings?type=&since=&until=&bucket=`` (DESIGN §4).
+"""Readings: ``GET /patients/{id}/readings?type=&since=&until=&bucket=`` (docs/contracts.md).
 
 Without ``bucket``, the stored readings in canonical units (with what the device sent); with
 ``bucket=hour`` or ``bucket=day``, the aggregates (count, mean, min, max per bucket and type),
