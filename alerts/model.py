@@ -99,7 +99,8 @@ class Alert:
     updated_at: datetime
 
     def to_json(self) -> dict[str, Any]:
-        """to_json is the alert as the REST contract lists it (docs/contracts.md), plus handling fields."""
+        """to_json is the alert as the REST contract lists it (docs/contracts.md), plus handling
+        fields."""
         return {
             "id": self.id,
             "patient_id": str(self.patient_id),

@@ -28,7 +28,6 @@ from analytics.source import (
     IdentifiedAccessError,
     Source,
     connect,
-    open_configured,
     patients,
 )
 from analytics.trajectories import vitals_around_alerts
@@ -49,7 +48,6 @@ __all__ = [
     "detection",
     "dropoff",
     "load_labels",
-    "open_configured",
     "patients",
     "vitals_around_alerts",
     "weekly_activity",

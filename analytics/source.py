@@ -25,7 +25,7 @@ from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
 from psycopg.types.json import Jsonb
 
 import store
-from analytics.deid import DEVELOPMENT_KEY, Pseudonymizer, age_band, age_on
+from analytics.deid import Pseudonymizer, age_band, age_on
 
 __all__ = [
     "IdentifiedAccessError",
@@ -33,7 +33,6 @@ __all__ = [
     "Source",
     "connect",
     "members",
-    "open_configured",
     "patients",
 ]
 
@@ -137,29 +136,6 @@ def connect(
         conn.close()
         raise
     return Source(conn, pseudonyms, identified_by, as_of)
-
-
-def open_configured(
-    *, identified_by: str | None = None, reason: str | None = None, as_of: datetime | None = None
-) -> Source:
-    """open_configured opens a Source on the configured database (``HOMECARE_*`` settings):
-    what a notebook calls. Production requires ``HOMECARE_PSEUDONYM_KEY``; development falls
-    back to a public key (pseudonyms then stable, not secret — fine for simulated data)."""
-    from homecare.settings import load_settings
-
-    settings = load_settings()
-    key = settings.pseudonym_key
-    if key is None:
-        if settings.env == "production":
-            raise ValueError("HOMECARE_PSEUDONYM_KEY must be set (16+ characters) in production")
-        key = DEVELOPMENT_KEY
-    return connect(
-        settings.database_url,
-        pseudonym_key=key,
-        identified_by=identified_by,
-        reason=reason,
-        as_of=as_of,
-    )
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import asyncio
 import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
@@ -24,17 +23,13 @@ from api.db import open_pool
 from api.errors import install_error_handlers
 from api.live import LiveHub
 
-if TYPE_CHECKING:
-    from homecare.settings import Settings
-
 __all__ = ["API_PREFIX", "create_app"]
 
 API_PREFIX = "/api/v1"
 
 
-def create_app(settings: Settings | ApiConfig) -> FastAPI:
-    """create_app is the whole API (and dashboard) for ``settings`` (or a ready ApiConfig)."""
-    config = settings if isinstance(settings, ApiConfig) else ApiConfig.from_settings(settings)
+def create_app(config: ApiConfig) -> FastAPI:
+    """create_app is the whole API (and dashboard) for ``config``."""
     alerts_config = config.alerts or AlertsConfig(
         database_url=config.database_url, packs_dir=config.packs_dir, clock=config.clock
     )

@@ -12,15 +12,12 @@ from __future__ import annotations
 import getpass
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
 from api import accounts, audit
 from api.accounts import IssuedToken, Role
-
-if TYPE_CHECKING:
-    from homecare.settings import Settings
 
 __all__ = ["TokenError", "create_cli_token"]
 
@@ -36,7 +33,8 @@ def create_cli_token(
     username: str | None,
     care_teams: Sequence[str],
     ttl: timedelta,
-    settings: Settings,
+    default_locale: str,
+    default_time_zone: str,
     now: datetime | None = None,
 ) -> tuple[IssuedToken, list[str]]:
     """create_cli_token issues a token for the user; returns it and notes for the operator."""
@@ -53,8 +51,8 @@ def create_cli_token(
                 display_name=name,
                 role=role,
                 password=None,
-                locale=settings.api_default_locale,
-                time_zone=settings.api_default_time_zone,
+                locale=default_locale,
+                time_zone=default_time_zone,
             )
             audit.record(conn, actor, "user.create", f"user/{name}", {"role": role})
             notes.append(f"created user {name!r} ({role}, token sign-in only)")
@@ -63,7 +61,7 @@ def create_cli_token(
             if existing_role != role:
                 raise TokenError(f"user {name!r} exists with role {existing_role}, not {role}")
         for team in care_teams:
-            if accounts.create_care_team(conn, team, team, settings.api_default_time_zone):
+            if accounts.create_care_team(conn, team, team, default_time_zone):
                 audit.record(conn, actor, "care_team.create", f"care_team/{team}", {})
             if accounts.add_member(conn, team, user_id, actor):
                 audit.record(

@@ -1,7 +1,7 @@
-"""Config: the API's own typed configuration, built from the process's Settings.
+"""Config: the API's own typed configuration.
 
-The API never reads Settings past this point, so tests build an app from a plain ``ApiConfig``
-just as ``homecare api`` does from the environment.
+The API never sees the process's settings: the wiring (``homecare.wiring.api_config``) builds
+an ``ApiConfig`` from the environment, and tests build one by hand, so both serve the same app.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from alerts import AlertsConfig
-    from devices.credentials import BrokerAccounts
-    from homecare.settings import Settings
+    from broker.credentials import BrokerAccounts
 
 __all__ = ["ApiConfig"]
 
@@ -31,7 +30,7 @@ class ApiConfig:
     ``cookie_secure`` marks the session cookie Secure (HTTPS only); it is on in production.
     ``alerts`` is the alerts stage's config, the same the workers run with (a silence that ends
     from the API pages through the same routes). ``broker`` is how device credentials reach the
-    broker (``devices.credentials``); None: device registration answers 503.
+    broker (``broker.credentials``); None: device registration answers 503.
     ``stream_recheck`` is how often a live stream checks its token and care teams again (a
     revoked or expired token, a disabled user or a changed team ends the stream within it).
     """
@@ -51,28 +50,3 @@ class ApiConfig:
     broker: BrokerAccounts | None = None
     pseudonym_key: str | None = None
     clock: Callable[[], datetime] = field(default=_now)
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> ApiConfig:
-        """from_settings builds the API's config from the process's settings."""
-        from analytics.deid import DEVELOPMENT_KEY
-        from devices.credentials import BrokerAccounts
-        from homecare.wiring import alerts_config
-        from rules.packs import DEFAULT_PACKS
-
-        return cls(
-            database_url=settings.database_url,
-            packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
-            session_ttl=timedelta(hours=settings.api_session_ttl_h),
-            token_ttl=timedelta(days=settings.api_token_ttl_days),
-            default_time_zone=settings.api_default_time_zone,
-            default_locale=settings.api_default_locale,
-            pool_size=settings.api_db_pool_size,
-            max_failed_logins=settings.api_max_failed_logins,
-            lockout=timedelta(minutes=settings.api_lockout_min),
-            cookie_secure=settings.env == "production",
-            alerts=alerts_config(settings),
-            broker=BrokerAccounts.from_settings(settings),
-            pseudonym_key=settings.pseudonym_key
-            or (DEVELOPMENT_KEY if settings.env == "development" else None),
-        )

@@ -1,4 +1,5 @@
-"""Pagination: every list answers ``{"data": [...], "next_cursor": "..." | null}`` (docs/contracts.md).
+"""Pagination: every list answers ``{"data": [...], "next_cursor": "..." | null}``
+(docs/contracts.md).
 
 Cursors are keyset cursors: the sort key of the last row returned, so a page is one index range
 scan whatever the depth, and rows inserted while a client walks the list neither repeat nor

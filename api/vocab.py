@@ -9,7 +9,8 @@ from api.errors import BadRequest
 
 __all__ = ["Bucket", "Locale", "Program", "check_type"]
 
-# The REST contract's program ids (docs/contracts.md) (catalogue.PROGRAMS holds the same; a test checks they agree).
+# The REST contract's program ids (docs/contracts.md); catalogue.PROGRAMS holds the same, and a
+# test checks they agree.
 Program = Literal[
     "heart_failure",
     "copd",

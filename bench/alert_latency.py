@@ -84,6 +84,7 @@ import psycopg
 import store
 from alerts import AlertStream
 from alerts.outbox import STREAM_CHANNEL
+from demo.provision import provision_devices
 from devices import (
     BrokerAddress,
     DeviceMessage,
@@ -93,7 +94,6 @@ from devices import (
     encode_message,
 )
 from devices.sim import cuff_messages
-from homecare.provision import provision_devices
 from tests.support.pipeline import INGEST_PASSWORD, INGEST_USER, device_password
 from tests.support.services import PrivateMosquitto
 

@@ -44,9 +44,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import store
+from demo.provision import provision_devices
 from devices import BrokerAddress, DevicePublisher, Outgoing
 from devices.sim import cuff_messages
-from homecare.provision import provision_devices
 from ingest import Delivery, ParseLimits, parse_message
 from tests.support.pipeline import (
     INGEST_PASSWORD,

@@ -21,7 +21,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from homecare.evaluate import baseline_packs
+from evaluation.cohorts import baseline_packs
 from ingest import Reading
 from rules import PackSet, load_packs
 from rules.evaluate import PatientContext, evaluate_patient, history_needed

@@ -2,7 +2,7 @@
 
 For each service the demo first tries the configured one (HOMECARE_DATABASE_URL,
 HOMECARE_MQTT_URL); when it does not answer within a few seconds it starts an embedded one
-(homecare.embedded) under ``--data-dir``. So the same command shows the system on a laptop with
+(demo.embedded) under ``--data-dir``. So the same command shows the system on a laptop with
 nothing installed and on a machine with TimescaleDB and Mosquitto running.
 
 The patients are the simulator's (``devices.sim``): ``--days`` of history play at ``--speed``
@@ -30,12 +30,11 @@ import psycopg
 
 import store
 from alerts import AlertsWorker
-from devices.credentials import BrokerAccounts
+from demo.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
+from demo.provision import issue_device_passwords, provision_simulation
 from devices.sim import SimConfig, Simulation, live_window, paced
-from homecare.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
-from homecare.provision import issue_device_passwords, provision_simulation
 from homecare.settings import Settings
-from homecare.wiring import alerts_config, ingest_config, rules_config
+from homecare.wiring import alerts_config, api_config, broker_accounts, ingest_config, rules_config
 from rules import RulesWorker
 
 __all__ = ["run_demo"]
@@ -265,7 +264,7 @@ def _dashboard(settings: Settings, stop: threading.Event) -> threading.Thread:
         return idle
     api = threading.Thread(
         target=serve,
-        args=(create_app(settings), settings.api_host, settings.api_port, stop),
+        args=(create_app(api_config(settings)), settings.api_host, settings.api_port, stop),
         name="api",
         daemon=True,
     )
@@ -288,7 +287,7 @@ def _credentials(
         )
         return {}
     started = time.monotonic()
-    passwords = issue_device_passwords(conn, device_ids, BrokerAccounts.from_settings(settings))
+    passwords = issue_device_passwords(conn, device_ids, broker_accounts(settings))
     print(
         f"security   {len(passwords)} devices given their own credentials in"
         f" {time.monotonic() - started:.1f} s; each may publish only under its own id"

@@ -7,7 +7,7 @@ executed notebook, outputs and figures included, to ``--out`` (default
 ``.homecare/notebooks/``, ignored by git). A notebook fails the run on any error in any cell.
 
 The kernel inherits the environment, so the notebooks see the same ``HOMECARE_*`` settings as
-the command (``analytics.open_configured``), plus ``HOMECARE_SIM_LABELS`` — the labels file of
+the command (``open_configured`` below), plus ``HOMECARE_SIM_LABELS`` — the labels file of
 a seeded simulated cohort — which the detection notebook needs and declares with the
 ``homecare_needs: labels`` key in its header; without labels that notebook is skipped with its
 reason printed (a real cohort has no ground truth), never silently.
@@ -21,8 +21,12 @@ import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from analytics import Source
 
 __all__ = [
     "LABELS_ENV",
@@ -31,6 +35,7 @@ __all__ = [
     "execute_notebook",
     "figures_in",
     "needs_labels",
+    "open_configured",
 ]
 
 LABELS_ENV = "HOMECARE_SIM_LABELS"
@@ -132,3 +137,29 @@ def run_notebooks(
         _, result = execute_notebook(path, env, out_dir)
         results.append(result)
     return results
+
+
+def open_configured(
+    *, identified_by: str | None = None, reason: str | None = None, as_of: datetime | None = None
+) -> Source:
+    """open_configured opens an analytics Source on the configured database (``HOMECARE_*``
+    settings): what a notebook calls first. Production requires ``HOMECARE_PSEUDONYM_KEY``;
+    development falls back to a public key (pseudonyms then stable, not secret — fine for
+    simulated data)."""
+    from analytics import connect
+    from analytics.deid import DEVELOPMENT_KEY
+    from homecare.settings import load_settings
+
+    settings = load_settings()
+    key = settings.pseudonym_key
+    if key is None:
+        if settings.env == "production":
+            raise ValueError("HOMECARE_PSEUDONYM_KEY must be set (16+ characters) in production")
+        key = DEVELOPMENT_KEY
+    return connect(
+        settings.database_url,
+        pseudonym_key=key,
+        identified_by=identified_by,
+        reason=reason,
+        as_of=as_of,
+    )

@@ -48,7 +48,7 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = Field(default=30, ge=5)
     mqtt_tls_ca_file: str | None = None
     # The broker's dynamic-security admin account (mqtt://homecare-admin:pw@host:1883): used to
-    # issue, rotate and revoke device credentials (devices.credentials). Only the API, the demo
+    # issue, rotate and revoke device credentials (broker.credentials). Only the API, the demo
     # and `homecare broker` need it; never give it to ingest workers or devices.
     mqtt_admin_url: str | None = None
     mqtt_admin_timeout_s: float = Field(default=5.0, gt=0)

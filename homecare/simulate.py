@@ -14,11 +14,11 @@ from datetime import UTC, datetime
 
 import catalogue
 import store
+from demo.provision import issue_device_passwords, provision_simulation
 from devices import BrokerAddress, DevicePublisher
-from devices.credentials import BrokerAccounts
 from devices.sim import FaultRates, SimConfig, Simulation, live_window, paced, write_messages
-from homecare.provision import issue_device_passwords, provision_simulation
 from homecare.settings import Settings
+from homecare.wiring import broker_accounts
 
 __all__ = ["run_simulate"]
 
@@ -63,8 +63,8 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
             created = provision_simulation(conn, sim.enrolment())
             if not args.out and args.device_password is None and settings.mqtt_admin_url:
                 # The same path as a real device: its own credentials, issued through the
-                # broker's dynamic-security plugin (devices.credentials).
-                accounts = BrokerAccounts.from_settings(settings)
+                # broker's dynamic-security plugin (broker.credentials).
+                accounts = broker_accounts(settings)
                 passwords = issue_device_passwords(conn, sim.device_ids(), accounts)
         print(f"provisioned {created} new patients ({config.patients} in all) and their devices")
         if passwords:

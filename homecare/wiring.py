@@ -15,9 +15,18 @@ from ingest import IngestConfig, MqttConfig, ParseLimits, parse_mqtt_url
 
 if TYPE_CHECKING:
     from alerts import AlertsConfig
+    from api.config import ApiConfig
+    from broker.credentials import BrokerAccounts
     from rules import RulesConfig
 
-__all__ = ["alerts_config", "ingest_config", "mqtt_config", "rules_config"]
+__all__ = [
+    "alerts_config",
+    "api_config",
+    "broker_accounts",
+    "ingest_config",
+    "mqtt_config",
+    "rules_config",
+]
 
 
 def mqtt_config(
@@ -99,4 +108,45 @@ def alerts_config(settings: Settings) -> AlertsConfig:
         routes=tuple(routes),
         webhooks=webhooks,
         smtp=smtp,
+    )
+
+
+def broker_accounts(settings: Settings) -> BrokerAccounts:
+    """broker_accounts is the admin account of ``HOMECARE_MQTT_ADMIN_URL`` (may be unset: then
+    every operation raises ``BrokerNotConfigured``)."""
+    from broker.credentials import BrokerAccounts
+    from broker.dynsec import DynsecAdmin
+
+    return BrokerAccounts(
+        DynsecAdmin(
+            settings.mqtt_admin_url,
+            tls_ca_file=settings.mqtt_tls_ca_file,
+            timeout_s=settings.mqtt_admin_timeout_s,
+        )
+    )
+
+
+def api_config(settings: Settings) -> ApiConfig:
+    """api_config is what the API serves with: database, lifetimes, defaults, the alerts stage's
+    own config (a silence that ends from the API pages through the same routes) and the broker
+    accounts that device registration writes."""
+    from analytics.deid import DEVELOPMENT_KEY
+    from api.config import ApiConfig
+    from rules.packs import DEFAULT_PACKS
+
+    return ApiConfig(
+        database_url=settings.database_url,
+        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        session_ttl=timedelta(hours=settings.api_session_ttl_h),
+        token_ttl=timedelta(days=settings.api_token_ttl_days),
+        default_time_zone=settings.api_default_time_zone,
+        default_locale=settings.api_default_locale,
+        pool_size=settings.api_db_pool_size,
+        max_failed_logins=settings.api_max_failed_logins,
+        lockout=timedelta(minutes=settings.api_lockout_min),
+        cookie_secure=settings.env == "production",
+        alerts=alerts_config(settings),
+        broker=broker_accounts(settings),
+        pseudonym_key=settings.pseudonym_key
+        or (DEVELOPMENT_KEY if settings.env == "development" else None),
     )

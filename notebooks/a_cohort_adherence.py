@@ -28,8 +28,9 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 import analytics
+from homecare.notebooks import open_configured
 
-source = analytics.open_configured()
+source = open_configured()
 cohort = analytics.patients(source)
 print(
     f"{len(cohort)} monitored patients, observed until {source.observation_end():%Y-%m-%d},"

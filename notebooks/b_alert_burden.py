@@ -29,11 +29,12 @@ import pandas as pd
 from IPython.display import display
 
 import analytics
+from homecare.notebooks import open_configured
 
 CARE_TEAM_TZ = "America/Toronto"
 SEVERITIES = ["low", "medium", "high", "critical"]
 
-source = analytics.open_configured()
+source = open_configured()
 alerts = analytics.alerts(source)
 burden = analytics.alert_burden(source)
 print(f"{len(alerts)} alerts, {int(alerts['paged'].sum())} of them paged")

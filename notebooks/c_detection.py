@@ -35,9 +35,10 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import analytics
+from homecare.notebooks import open_configured
 
 labels = analytics.load_labels(os.environ["HOMECARE_SIM_LABELS"])
-source = analytics.open_configured()
+source = open_configured()
 findings = analytics.detection(source, labels, of="findings")
 alerts = analytics.detection(source, labels, of="alerts")
 print(

@@ -30,6 +30,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 
 import analytics
+from homecare.notebooks import open_configured
 
 VITALS = {
     "body_weight": "weight (kg)",
@@ -40,7 +41,7 @@ VITALS = {
     "body_temperature": "temperature (°C)",
 }
 
-source = analytics.open_configured()
+source = open_configured()
 around = analytics.vitals_around_alerts(source, list(VITALS), days_before=14, days_after=14)
 around = around.dropna(subset=["change"])
 print(

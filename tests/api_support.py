@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 import store
 from alerts import AlertsConfig, AlertService
 from api import ApiConfig, accounts, create_app
-from devices.credentials import BrokerAccounts
+from broker.credentials import BrokerAccounts
 from rules.packs import DEFAULT_PACKS
 from tests.alerts_support import finding
 

@@ -22,7 +22,7 @@ import pytest
 
 from alerts import AlertsConfig, AlertService
 from api import accounts, create_app
-from devices import credentials as creds
+from broker import credentials as creds
 from tests.api_support import World, api_config, live_server, open_alert, shared_world
 from tests.test_device_credentials import Broker, dynsec_broker
 

@@ -1,7 +1,7 @@
 """Device credentials against a real Mosquitto with its dynamic-security plugin.
 
 The broker is the production mechanism (deploy/mosquitto/mosquitto.conf's plugin, its state
-rendered from the database by devices.broker_sync); the ingest is the real worker logging in
+rendered from the database by broker.sync); the ingest is the real worker logging in
 as the read-only ingest account. What is checked is what the broker does: CONNACK and PUBACK
 reason codes, sessions cut off, readings stored or not.
 """
@@ -28,17 +28,7 @@ import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
 import store
-from devices import DeviceMessage, Measurement, encode_message
-from devices.broker_dynsec import DynsecAdmin
-from devices.broker_hash import verify_password
-from devices.broker_sync import (
-    ServiceAccount,
-    active_device_hashes,
-    reconcile,
-    render_dynsec_config,
-    write_dynsec_config,
-)
-from devices.credentials import (
+from broker.credentials import (
     BrokerAccounts,
     BrokerNotConfigured,
     BrokerUnavailable,
@@ -51,6 +41,16 @@ from devices.credentials import (
     revoke_device,
     rotate_device_credentials,
 )
+from broker.dynsec import DynsecAdmin
+from broker.hashing import verify_password
+from broker.sync import (
+    ServiceAccount,
+    active_device_hashes,
+    reconcile,
+    render_dynsec_config,
+    write_dynsec_config,
+)
+from devices import DeviceMessage, Measurement, encode_message
 from ingest import IngestConfig, MqttConfig
 from tests.support.pipeline import count, running_worker, wait_for
 from tests.support.services import PrivateMosquitto, free_port
@@ -550,7 +550,7 @@ def test_hash_format_is_mosquitto_passwd_s(tmp_path: Path) -> None:
     checked by the rebuild test above)."""
     import subprocess
 
-    from devices.broker_hash import hash_password, parse_hash
+    from broker.hashing import hash_password, parse_hash
     from tests.support.services import find_executable
 
     passwd = tmp_path / "passwd"

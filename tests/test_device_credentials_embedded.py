@@ -1,8 +1,8 @@
 """The demo's embedded broker uses the same credential mechanism as production.
 
-homecare/embedded.py with ``device_auth=True``: mosquitto with the dynamic-security plugin,
-seeded with fresh service accounts; devices get theirs through devices.credentials (as the demo
-does via homecare.provision). The amqtt fallback cannot, and must say so.
+demo/embedded.py with ``device_auth=True``: mosquitto with the dynamic-security plugin,
+seeded with fresh service accounts; devices get theirs through broker.credentials (as the demo
+does via demo.provision). The amqtt fallback cannot, and must say so.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import psycopg
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.credentials import BrokerAccounts
-from homecare.embedded import start_embedded_broker
-from homecare.provision import issue_device_passwords
+from demo.embedded import start_embedded_broker
+from demo.provision import issue_device_passwords
 from homecare.settings import load_settings
+from homecare.wiring import broker_accounts
 
 NOT_AUTHORIZED = 0x87
 
@@ -63,7 +63,7 @@ def test_embedded_mosquitto_gives_demo_devices_their_own_credentials(
         assert answers["connack"].value == NOT_AUTHORIZED
 
         settings = load_settings(mqtt_url=broker.url, mqtt_admin_url=broker.admin_url)
-        accounts = BrokerAccounts.from_settings(settings)
+        accounts = broker_accounts(settings)
         passwords = issue_device_passwords(db, ["demo-a", "demo-b"], accounts)
         again = issue_device_passwords(db, ["demo-a"], accounts)  # a rerun rotates
         assert again["demo-a"] != passwords["demo-a"]
@@ -89,7 +89,7 @@ def test_amqtt_fallback_warns_that_it_authenticates_nobody(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with (
-        caplog.at_level(logging.WARNING, logger="homecare.embedded"),
+        caplog.at_level(logging.WARNING, logger="demo.embedded"),
         start_embedded_broker(
             tmp_path / "amqtt", prefer_mosquitto=False, device_auth=True
         ) as broker,

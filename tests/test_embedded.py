@@ -1,4 +1,4 @@
-"""The embedded demo services really start, serve and stop (homecare/embedded.py)."""
+"""The embedded demo services really start, serve and stop (demo/embedded.py)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from homecare.embedded import (
+from demo.embedded import (
     EmbeddedServiceError,
     free_port,
     start_embedded_broker,
@@ -87,14 +87,14 @@ def test_embedded_postgres_without_root() -> None:
         os.chown(home, user.pw_uid, user.pw_gid)
         script = (
             "import sys, psycopg; from pathlib import Path; "
-            "from homecare.embedded import start_embedded_postgres as s\n"
+            "from demo.embedded import start_embedded_postgres as s\n"
             "with s(Path(sys.argv[1])) as pg, psycopg.connect(pg.url) as c:\n"
             "    print(pg.detail); print(c.execute('SELECT version()').fetchone()[0])\n"
         )
         setpriv = ["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}", "--clear-groups"]
         env = {**os.environ, "HOME": str(home), "PYTHONPATH": str(REPO)}
         probe = subprocess.run(
-            [*setpriv, sys.executable, "-c", "import homecare.embedded, psycopg"],
+            [*setpriv, sys.executable, "-c", "import demo.embedded, psycopg"],
             env=env, cwd=home, capture_output=True, text=True, check=False,
         )  # fmt: skip
         # Not a skip: the non-root start is the demo's main case, so a checkout that user
@@ -203,7 +203,7 @@ def test_embedded_broker_delivers_qos1_and_keeps_persistent_sessions(
             if not prefer_mosquitto:
                 # amqtt 0.12 loses a QoS 1 message published while it is still processing the
                 # subscriber's DISCONNECT (about half the runs without this pause; mosquitto never
-                # does). A known limit of the zero-setup fallback, stated in homecare/embedded.py;
+                # does). A known limit of the zero-setup fallback, stated in demo/embedded.py;
                 # what is tested here is that a session gone for good gets its queue.
                 time.sleep(0.5)
             pub.publish("homecare/test/b", b"while offline")  # queued for the persistent session

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from homecare.evaluate import (
+from evaluation.cohorts import (
     ORACLE,
     VISIBLE,
     _oracle,
@@ -13,7 +13,7 @@ from homecare.evaluate import (
     baseline_packs,
     evaluate_cohort,
 )
-from homecare.evaluate_report import format_report
+from evaluation.report import format_report
 from ingest import Reading
 from rules import load_packs
 from rules.harness import Episode, Labels

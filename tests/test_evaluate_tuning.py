@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-from homecare.cohort_cache import cached_cohort, code_digest
-from homecare.evaluate import StoredCohort, score_cohort, store_cohort
-from homecare.evaluate_report import format_summary
+from evaluation.cohort_cache import cached_cohort, code_digest
+from evaluation.cohorts import StoredCohort, score_cohort, store_cohort
+from evaluation.report import format_summary
 from rules import load_packs
 from rules.harness import Group
 from rules.packs import DEFAULT_PACKS

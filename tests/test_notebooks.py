@@ -1,6 +1,6 @@
 """The analysts' notebooks run top to bottom against a seeded database, and the seeding is real.
 
-One database per module, seeded by ``homecare.seed`` (40 simulated patients × 60 days: the
+One database per module, seeded by ``demo.seed`` (40 simulated patients × 60 days: the
 simulator's messages through the ingest code, the rules worker and the alerts stage in
 simulated time, a simulated care team answering through ``AlertService``). Each notebook is
 executed with nbclient exactly as ``homecare notebooks run`` does; any error in any cell fails
@@ -21,10 +21,10 @@ from conftest import BASE_URL, url_with_database
 
 import analytics
 import store
+from demo.seed import SeedConfig, SeedReport, seed_database
+from evaluation.cohorts import evaluate_cohort
 from homecare.cli import main
-from homecare.evaluate import evaluate_cohort
 from homecare.notebooks import LABELS_ENV, discover, run_notebooks
-from homecare.seed import SeedConfig, SeedReport, seed_database
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 PATIENTS, DAYS, SEED = 40, 60, 3

@@ -1,4 +1,5 @@
-"""The v1 contract's validation (docs/contracts.md), checked on the pure parser, reason by reason."""
+"""The v1 contract's validation (docs/contracts.md), checked on the pure parser, one reason
+at a time."""
 
 from __future__ import annotations
 
@@ -170,7 +171,8 @@ def test_one_bad_reading_is_refused_and_the_others_kept(
 
 
 def test_plausible_edges_and_skew_edges_are_accepted() -> None:
-    # heart_rate plausible range 20–300 /min inclusive (docs/contracts.md); 5 min clock skew allowed.
+    # heart_rate plausible range 20–300 /min inclusive (docs/contracts.md); 5 min clock skew
+    # allowed.
     result = deliver(
         message(
             reading(value=20),

@@ -53,7 +53,8 @@ NurseOutcome = Literal[
 
 
 class AlertOut(BaseModel):
-    """AlertOut: an alert as the REST contract (docs/contracts.md) lists it, with its handling and the patient's name."""
+    """AlertOut: an alert as the REST contract (docs/contracts.md) lists it, with its handling
+    and the patient's name."""
 
     id: int
     patient_id: uuid.UUID

@@ -1,6 +1,6 @@
 """Devices: register (MQTT credentials shown once), rotate, revoke, assign, history — admin.
 
-Credentials are made by ``devices.credentials``, which writes the password's hash and tells the
+Credentials are made by ``broker.credentials``, which writes the password's hash and tells the
 broker in one step: when ``POST /devices`` answers 201, the broker accepts exactly the
 ``mqtt_username`` / ``mqtt_password`` in the answer, and the device may publish only under
 ``homecare/v1/devices/<its id>/``. The password is in that answer and nowhere else (not in the
@@ -24,7 +24,7 @@ from api.db import Conn
 from api.errors import ERROR_RESPONSES, ApiError, BadRequest, Conflict, NotFound
 from api.pagination import Page, PageParams, page
 from api.queries import devices as q
-from devices import credentials as creds
+from broker import credentials as creds
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERROR_RESPONSES)
 

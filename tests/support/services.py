@@ -339,7 +339,7 @@ class PrivateMosquitto(_Managed):
       mosquitto rejects some options when given twice, so prefer options the deploy config lacks.
 
     - ``dynsec``: instead of ``users``/``acl_lines``, Mosquitto's dynamic-security plugin with
-      this JSON document as its initial state (``devices.broker_sync.render_dynsec_config``
+      this JSON document as its initial state (``broker.sync.render_dynsec_config``
       makes one), in ``<work_dir>/dynamic-security.json`` — the production mechanism.
 
     ``restart()`` keeps port and persistence: QoS 1 messages queued for an offline persistent

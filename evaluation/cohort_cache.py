@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from homecare.evaluate import StoredCohort
+from evaluation.cohorts import StoredCohort
 
 __all__ = ["cached_cohort", "code_digest"]
 
@@ -33,7 +33,7 @@ _SOURCES = (
     "ingest",
     "store",
     "rules/repository.py",
-    "homecare/evaluate.py",
+    "evaluation/cohorts.py",
 )
 
 

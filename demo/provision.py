@@ -3,7 +3,7 @@
 The ingest only accepts readings from registered devices assigned to a patient at the
 reading's time, and the broker only accepts devices with their own credentials, so whatever
 publishes simulated traffic provisions it first, through the same store functions and the same
-``devices.credentials`` operations an administrator's API calls use.
+``broker.credentials`` operations an administrator's API calls use.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import Any
 import psycopg
 
 import store
-from devices.credentials import (
+from broker.credentials import (
     BrokerAccounts,
     CredentialsAlreadyIssued,
     issue_device_credentials,

@@ -3,7 +3,7 @@
 ``homecare seed`` (and ``homecare notebooks run --seed-demo``) fills the configured database
 with a labelled simulated cohort *as the live system would have recorded it*: readings stored
 by the real ingest code, findings by the real rules worker, alerts by the real alerts stage,
-and a simulated care team (``homecare.nurse_model``) acknowledging and resolving them through
+and a simulated care team (``demo.nurse_model``) acknowledging and resolving them through
 ``AlertService`` — so ``alert_events``, escalations and automatic resolutions are the stage's
 own, at the simulated times they would have happened.
 
@@ -50,9 +50,9 @@ import psycopg
 import catalogue
 import store
 from alerts import AlertChange, AlertsConfig, AlertService, AlertsWorker, InvalidTransition
+from demo.nurse_model import NurseAction, NurseModel
+from demo.provision import provision_simulation
 from devices.sim import SimConfig, SimMessage, Simulation
-from homecare.nurse_model import NurseAction, NurseModel
-from homecare.provision import provision_simulation
 from ingest import Delivery, ParseLimits, parse_message, write_batch
 from rules import RulesConfig, RulesWorker, evaluate_patient, history_needed, load_packs
 from rules.harness import parse_labels

@@ -1,7 +1,7 @@
 """Evaluate report: the harness figures of ``homecare evaluate`` as plain-text tables.
 
-Kept apart from ``homecare.evaluate``, whose source is part of the cohort cache's key
-(``homecare.cohort_cache``): changing how the figures are printed must not make every cached
+Kept apart from ``evaluation.cohorts``, whose source is part of the cohort cache's key
+(``evaluation.cohort_cache``): changing how the figures are printed must not make every cached
 cohort stale.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from homecare.evaluate import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
+from evaluation.cohorts import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
 from rules.harness import Group
 
 __all__ = ["format_report", "format_summary"]

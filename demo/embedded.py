@@ -15,7 +15,7 @@ the configured database or broker does not answer, the demo starts its own:
   which MQTT version the caller must speak. With ``device_auth=True`` (what the demo uses)
   mosquitto runs like production: anonymous clients refused, accounts in the dynamic-security
   plugin, seeded with a fresh admin and ingest account (``admin_url`` and ``url`` carry their
-  passwords), so devices get per-device credentials through ``devices.credentials`` exactly as
+  passwords), so devices get per-device credentials through ``broker.credentials`` exactly as
   with a deployed broker. amqtt cannot do that (its plugins only know a static per-user topic
   list, no per-device pattern and no changes while running), so the amqtt fallback admits any
   client: it is NOT the secure configuration, and says so with a warning. It is not as reliable
@@ -394,10 +394,10 @@ def _dynsec_plugin() -> Path | None:
 
 def _seed_accounts(work_dir: Path, port: int) -> tuple[list[str], str, str]:
     """Fresh admin and ingest accounts in a new dynamic-security file (no devices yet: the demo
-    issues theirs through devices.credentials). Returns config lines, ingest and admin URLs."""
+    issues theirs through broker.credentials). Returns config lines, ingest and admin URLs."""
     import secrets
 
-    from devices.broker_sync import ServiceAccount, render_dynsec_config, write_dynsec_config
+    from broker.sync import ServiceAccount, render_dynsec_config, write_dynsec_config
 
     plugin = _dynsec_plugin()
     if plugin is None:

@@ -130,7 +130,7 @@ class StoredPatient:
 class StoredCohort:
     """StoredCohort: a labelled cohort after the real ingest code stored it.
 
-    Scoring needs only this, so it can be kept on disk (``homecare.cohort_cache``) and scored
+    Scoring needs only this, so it can be kept on disk (``evaluation.cohort_cache``) and scored
     again against other rule packs without simulating and storing it again.
     """
 

@@ -1,6 +1,6 @@
 """Nurse model: simulated care-team responses to alerts, for seeded demo and CI databases.
 
-Nobody's real work can be shown, so a seeded database (``homecare.seed``) gets its nurses from
+Nobody's real work can be shown, so a seeded database (``demo.seed``) gets its nurses from
 here: for each alert the moment it opens, when someone acknowledges it, when they resolve it
 and with which outcome. The seeder carries these out through ``AlertService`` at those
 simulated times, so ``alert_events``, escalations and auto-resolutions are the real stage's.

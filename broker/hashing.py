@@ -3,11 +3,11 @@
 ``devices.mqtt_password_hash`` holds ``$7$<iterations>$<salt b64>$<hash b64>`` — exactly the
 line ``mosquitto_passwd`` writes, and exactly the ``iterations``/``salt``/``password`` triple the
 dynamic-security plugin keeps in its JSON file. One stored value therefore serves both: the
-database can rebuild a broker's accounts (``devices.broker_sync``) without ever holding a
+database can rebuild a broker's accounts (``broker.sync``) without ever holding a
 password.
 
 Why only 101 iterations (Mosquitto's default): the passwords are 256-bit random secrets made by
-``devices.credentials``, so no amount of guessing reaches them and key stretching adds nothing;
+``broker.credentials``, so no amount of guessing reaches them and key stretching adds nothing;
 and the broker runs PBKDF2 on its single event-loop thread for every CONNECT, so a large count
 (OWASP's 210,000 for human passwords) would stall all clients for ~0.1 s per device connect —
 minutes after a broker restart with thousands of devices reconnecting.

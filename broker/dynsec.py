@@ -9,14 +9,14 @@ SIGHUP), measured with Debian 12's mosquitto 2.0.11 and its ``mosquitto_dynamic_
 - a change applies at once and the plugin disconnects the sessions of a deleted or disabled
   client (``mosquitto_kick_client_by_username``): revocation cuts a live device off;
 - it persists its own state (``plugin_opt_config_file``), which the database can rebuild
-  (``devices.broker_sync``) because both keep the same PBKDF2-SHA512 hash.
+  (``broker.sync``) because both keep the same PBKDF2-SHA512 hash.
 
 What 2.0.11's plugin lacks, and how this module copes:
 - no ``%u`` substitution in ACL topics (it matches with plain ``mosquitto_topic_matches_sub``),
   so each device gets its own role ``device:<id>`` granting ``publishClientSend`` on
   ``homecare/v1/devices/<id>/#``;
 - ``createClient`` takes only a clear password (it hashes with its own salt), so a lost broker
-  state is rebuilt by writing the plugin's JSON file, not over MQTT (see ``broker_sync``).
+  state is rebuilt by writing the plugin's JSON file, not over MQTT (see ``broker.sync``).
 
 The admin connection is opened per operation: administration is rare, and a short connection
 has no stale state to manage across broker restarts. The password travels in the command

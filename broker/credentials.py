@@ -10,7 +10,7 @@ database and the broker together:
   says whether the device is ``active`` or ``revoked``;
 - the broker is told at once through :class:`BrokerAccounts` (Mosquitto's dynamic-security
   plugin, administered over MQTT, so the API need not run on the broker's host);
-- ``sync`` (:mod:`devices.broker_sync`) rebuilds a broker's accounts from the database, for a
+- ``sync`` (:mod:`broker.sync`) rebuilds a broker's accounts from the database, for a
   broker that lost its state or drifted.
 
 Each operation is all-or-nothing from the caller's side: it writes the database inside
@@ -37,21 +37,18 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import psycopg
 
-from devices.broker_dynsec import (
+from broker.dynsec import (
     BrokerNotConfigured,
     BrokerRefused,
     BrokerUnavailable,
     CredentialsError,
     DynsecAdmin,
 )
-from devices.broker_hash import hash_password
-
-if TYPE_CHECKING:
-    from homecare.settings import Settings
+from broker.hashing import hash_password
 
 __all__ = [
     "RESERVED_PREFIX",
@@ -128,7 +125,7 @@ class BrokerAccounts:
     """BrokerAccounts is how the broker is told about device accounts.
 
     It speaks to Mosquitto's dynamic-security plugin over MQTT as the admin account
-    (``HOMECARE_MQTT_ADMIN_URL``); see :mod:`devices.broker_dynsec` for why that mechanism.
+    (``HOMECARE_MQTT_ADMIN_URL``); see :mod:`broker.dynsec` for why that mechanism.
     Building one does not connect: each operation opens a short admin connection, so a broker
     outage costs only the operations made during it, and an API process can build this at
     start-up without needing the broker up.
@@ -136,18 +133,6 @@ class BrokerAccounts:
 
     def __init__(self, admin: DynsecAdmin) -> None:
         self.admin = admin
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BrokerAccounts:
-        """from_settings: the admin account of ``HOMECARE_MQTT_ADMIN_URL`` (may be unset: then
-        every operation raises :class:`BrokerNotConfigured`)."""
-        return cls(
-            DynsecAdmin(
-                settings.mqtt_admin_url,
-                tls_ca_file=settings.mqtt_tls_ca_file,
-                timeout_s=settings.mqtt_admin_timeout_s,
-            )
-        )
 
     def put_device(self, device_id: str, password: str) -> None:
         """put_device creates or updates the device's account (password, own-topic role) and

@@ -1,0 +1,1 @@
+"""Commands: the ``homecare`` subcommands, one module per group; ``homecare.cli`` dispatches."""
