@@ -14,7 +14,7 @@ from alerts.config import (
     SmtpConfig,
     WebhookEndpoint,
 )
-from alerts.dispatch import Channel, Delivery, Dispatcher, replay_dead
+from alerts.dispatch import Channel, Dispatcher, OutgoingNotification, replay_dead
 from alerts.errors import (
     AlertError,
     AlertNotFound,
@@ -42,11 +42,11 @@ __all__ = [
     "AlertsConfig",
     "AlertsWorker",
     "Channel",
-    "Delivery",
     "Dispatcher",
     "InhibitRule",
     "InvalidTransition",
     "NotificationError",
+    "OutgoingNotification",
     "Permanent",
     "Pipeline",
     "RetryPolicy",

@@ -24,14 +24,15 @@ from alerts import repository as repo
 from alerts.config import AlertsConfig
 from alerts.errors import Permanent, Retryable
 
-__all__ = ["Channel", "Delivery", "Dispatcher", "replay_dead"]
+__all__ = ["Channel", "Dispatcher", "OutgoingNotification", "replay_dead"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """Delivery is one notification to send: its id, where to, and the exact body."""
+class OutgoingNotification:
+    """OutgoingNotification is one notification to send: its id, where to, and the exact body
+    (named apart from the ingest's ``Delivery``, an MQTT message)."""
 
     id: int
     target: str
@@ -42,7 +43,7 @@ class Delivery:
 class Channel(Protocol):
     """Channel: one way to notify; raises only ``Retryable`` or ``Permanent``."""
 
-    def send(self, delivery: Delivery) -> None: ...
+    def send(self, delivery: OutgoingNotification) -> None: ...
 
 
 class Dispatcher:
@@ -64,10 +65,12 @@ class Dispatcher:
                 (now + self.config.claim_lease, now, self.config.dispatch_batch),
             ).fetchall()
         for nid, channel, target, body, attempts in sorted(claimed):
-            self._deliver(conn, channel, Delivery(nid, target, body, attempts + 1))
+            self._deliver(conn, channel, OutgoingNotification(nid, target, body, attempts + 1))
         return len(claimed)
 
-    def _deliver(self, conn: psycopg.Connection[Any], channel: str, delivery: Delivery) -> None:
+    def _deliver(
+        self, conn: psycopg.Connection[Any], channel: str, delivery: OutgoingNotification
+    ) -> None:
         started = time.monotonic()
         outcome, error = "sent", None
         sender = self.channels.get(channel)

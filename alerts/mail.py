@@ -13,7 +13,7 @@ import smtplib
 from email.message import EmailMessage
 
 from alerts.config import SmtpConfig
-from alerts.dispatch import Delivery
+from alerts.dispatch import OutgoingNotification
 from alerts.errors import Permanent, Retryable
 
 __all__ = ["EmailChannel", "render"]
@@ -44,7 +44,7 @@ class EmailChannel:
     def __init__(self, smtp: SmtpConfig) -> None:
         self.smtp = smtp
 
-    def send(self, delivery: Delivery) -> None:
+    def send(self, delivery: OutgoingNotification) -> None:
         message = render(self.smtp.sender, delivery.target, delivery.body)
         try:
             with smtplib.SMTP(self.smtp.host, self.smtp.port, timeout=self.smtp.timeout_s) as s:

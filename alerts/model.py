@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from rules.model import Severity
+
 __all__ = [
     "OUTCOMES",
     "SEVERITY_RANK",
@@ -26,7 +28,6 @@ __all__ = [
     "urgency_key",
 ]
 
-Severity = Literal["low", "medium", "high", "critical"]
 Status = Literal["open", "acknowledged", "resolved"]
 Condition = Literal["active", "cleared"]
 ChangeKind = Literal[

@@ -8,7 +8,7 @@ at the first reason. A suppressed alert is still stored, listed and streamed —
 Reasons: ``inhibited:<alert id>`` (a higher-level alert of the patient explains this one),
 ``silence:<silence id>``, ``late`` (evidence from a backlog: history, not news) and
 ``flapping`` (it re-fired within the flap window of its last page). The first three last: the
-alert keeps ``suppressed_by`` until the cause ends (``alerts.pipeline.lift_suppressions``).
+alert keeps ``suppressed_by`` until the cause ends (``AlertPipeline.lift_expired``).
 """
 
 from __future__ import annotations

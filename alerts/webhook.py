@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 
 from alerts.config import WebhookEndpoint
-from alerts.dispatch import Delivery
+from alerts.dispatch import OutgoingNotification
 from alerts.errors import Permanent, Retryable
 
 __all__ = ["WebhookChannel", "sign", "verify_signature"]
@@ -57,7 +57,7 @@ class WebhookChannel:
     def __init__(self, endpoints: Mapping[str, WebhookEndpoint]) -> None:
         self.endpoints = dict(endpoints)
 
-    def send(self, delivery: Delivery) -> None:
+    def send(self, delivery: OutgoingNotification) -> None:
         endpoint = self.endpoints.get(delivery.target)
         if endpoint is None:
             raise Permanent(f"no webhook endpoint {delivery.target!r}")

@@ -6,20 +6,10 @@ from typing import Literal
 
 import catalogue
 from api.errors import BadRequest
+from catalogue import Program
 
 __all__ = ["Bucket", "Locale", "Program", "check_type"]
 
-# The REST contract's program ids (docs/contracts.md); catalogue.PROGRAMS holds the same, and a
-# test checks they agree.
-Program = Literal[
-    "heart_failure",
-    "copd",
-    "hypertension",
-    "diabetes",
-    "post_surgical_rehab",
-    "wound_care",
-    "oncology",
-]
 Locale = Literal["fr-CA", "en"]
 Bucket = Literal["hour", "day"]
 

@@ -65,7 +65,6 @@ import math
 import multiprocessing
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -75,7 +74,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from multiprocessing.synchronize import Event as MpEvent
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +82,8 @@ import psycopg
 import store
 from alerts import AlertStream
 from alerts.outbox import STREAM_CHANNEL
+from bench.background_load import background_load
+from bench.support import drop_database, fresh_database, percentile, stop_processes
 from demo.provision import provision_devices
 from devices import (
     BrokerAddress,
@@ -93,13 +93,9 @@ from devices import (
     Outgoing,
     encode_message,
 )
-from devices.sim import cuff_messages
 from tests.support.pipeline import INGEST_PASSWORD, INGEST_USER, device_password
 from tests.support.services import PrivateMosquitto
 
-BASE_URL = os.environ.get(
-    "HOMECARE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 RULE = "dm.hypo_level2"
 GLUCOSE_MMOL_L = 2.6
 TARGET_P50_S = 0.250
@@ -120,21 +116,6 @@ class Sample:
 
 
 # --- setup ----------------------------------------------------------------------------------------
-
-
-def fresh_database(name: str) -> str:
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    url = BASE_URL.rsplit("/", 1)[0] + f"/{name}"
-    with store.connect(url, autocommit=True) as conn:
-        store.migrate(conn, "auto")
-    return url
-
-
-def drop_database(name: str) -> None:
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
 def enrol_glucometers(url: str, devices: Sequence[str], since: datetime) -> dict[str, str]:
@@ -185,56 +166,6 @@ def wait_until_ingesting(url: str, address: BrokerAddress, timeout_s: float = 60
             if row and row[0]:
                 return
     raise SystemExit(f"the ingest stored nothing within {timeout_s:.0f} s")
-
-
-def stop_workers(processes: Sequence[subprocess.Popen[bytes]]) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-# --- background load (a separate process) ---------------------------------------------------------
-
-
-def background_load(
-    broker_port: int,
-    devices: tuple[str, ...],
-    readings_per_s: float,
-    seed: int,
-    stop: MpEvent,
-    results: Any,
-) -> None:
-    """background_load publishes BP-cuff messages (3 readings each), event time = now, paced at
-    ``readings_per_s`` until ``stop``. It reports on ``results``: ("connected",) once every
-    device is connected, then ("done", messages published, seconds) or ("failed", why)."""
-    messages_per_s = readings_per_s / 3
-    address = BrokerAddress("127.0.0.1", broker_port, "5", password_for=device_password)
-    publisher = DevicePublisher(address, devices)
-    try:
-        publisher.connect(timeout_s=30 + len(devices) / 10)
-        results.put(("connected",))
-        plan = cuff_messages(
-            devices, 10**9, datetime.now(UTC), timedelta(seconds=1 / messages_per_s), seed=seed
-        )
-        stopping = threading.Event()  # DevicePublisher wants a threading.Event
-        threading.Thread(target=_relay, args=(stop, stopping), daemon=True).start()
-        report = publisher.publish(plan, rate_per_s=messages_per_s, stop=stopping)
-        results.put(("done", report.published, report.seconds))
-    except Exception as exc:
-        results.put(("failed", repr(exc)))
-    finally:
-        publisher.close()
-
-
-def _relay(source: MpEvent, target: threading.Event) -> None:
-    source.wait()
-    target.set()
 
 
 # --- measuring ------------------------------------------------------------------------------------
@@ -308,12 +239,6 @@ def glucose_message(device_id: str, at: datetime, value: float = GLUCOSE_MMOL_L)
     )
     payload = encode_message(message)
     return Outgoing(device_id, message.topic, payload, message.msg_id, "stored", 1)
-
-
-def percentile(values: Sequence[float], p: float) -> float:
-    """percentile is the nearest-rank p-th percentile (p in 0–100) of ``values``."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(p / 100 * len(ordered)) - 1)]
 
 
 def figures(name: str, values: Sequence[float]) -> str:
@@ -488,7 +413,7 @@ def measure(args: argparse.Namespace, url: str) -> int:
             died = [str(p.args) for p in processes if p.poll() is not None]
         finally:
             bg_stop.set()
-            stop_workers(processes)
+            stop_processes(processes)
             broker.stop()
             clocks.stop()
 

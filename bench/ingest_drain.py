@@ -44,6 +44,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import store
+from bench.support import BASE_URL, fresh_database
 from demo.provision import provision_devices
 from devices import BrokerAddress, DevicePublisher, Outgoing
 from devices.sim import cuff_messages
@@ -57,22 +58,9 @@ from tests.support.pipeline import (
 )
 from tests.support.services import PrivateMosquitto, children_of, free_port
 
-BASE_URL = os.environ.get(
-    "HOMECARE_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 COUNTER_ID = "bench-counter"
 WORKER_ID = "bench-worker"
 RULES_ID = "bench-worker-rules"
-
-
-def fresh_database(name: str) -> str:
-    with psycopg.connect(BASE_URL, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
-    url = BASE_URL.rsplit("/", 1)[0] + f"/{name}"
-    with store.connect(url, autocommit=True) as conn:
-        store.migrate(conn, "auto")
-    return url
 
 
 def counting_subscriber(port: int, expected: int, receive_maximum: int) -> tuple[float, float]:

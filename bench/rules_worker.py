@@ -26,12 +26,12 @@ from typing import Any
 import psycopg
 
 import store
+from bench.support import BASE_URL
 from ingest import Delivery, ParseLimits, parse_message, write_batch
 from rules import RulesConfig, RulesWorker
 from rules.window_cache import WindowCache
 from rules.worker import wait_idle
 
-BASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 T0 = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 TYPES = (
     ("body_weight", 82.0, 0.3, "kg"),

@@ -18,7 +18,7 @@ from __future__ import annotations
 from ._catalogue import CATALOGUE, ESAS_ITEMS, lookup
 from ._errors import BadUnit, CatalogueError, UnknownType
 from ._types import MeasurementType
-from ._vocab import ACVPU, PROGRAMS
+from ._vocab import ACVPU, PROGRAMS, Program
 
 __all__ = [
     "ACVPU",
@@ -28,6 +28,7 @@ __all__ = [
     "BadUnit",
     "CatalogueError",
     "MeasurementType",
+    "Program",
     "UnknownType",
     "lookup",
 ]

@@ -8,9 +8,13 @@ database rows and YAML, and the order is meaningful (ACVPU runs from most to lea
 
 from __future__ import annotations
 
-__all__ = ["ACVPU", "PROGRAMS"]
+from typing import Literal, get_args
 
-PROGRAMS: tuple[str, ...] = (
+__all__ = ["ACVPU", "PROGRAMS", "Program"]
+
+# The program ids of the REST contract (docs/contracts.md). A Literal so that the API's schema
+# lists them; PROGRAMS is the same list for code that iterates.
+Program = Literal[
     "heart_failure",
     "copd",
     "hypertension",
@@ -18,7 +22,8 @@ PROGRAMS: tuple[str, ...] = (
     "post_surgical_rehab",
     "wound_care",
     "oncology",
-)
+]
+PROGRAMS: tuple[str, ...] = get_args(Program)
 
 # Alert, new Confusion, Voice, Pain, Unresponsive (NEWS2 level of consciousness).
 ACVPU: tuple[str, ...] = ("A", "C", "V", "P", "U")

@@ -75,6 +75,7 @@ def test_public_names_are_exactly_the_documented_api() -> None:
             "UnknownType",
             "BadUnit",
             "PROGRAMS",
+            "Program",
             "ACVPU",
             "ESAS_ITEMS",
         ]

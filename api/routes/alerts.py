@@ -34,13 +34,13 @@ from api.live import LiveHub
 from api.pagination import Page, PageParams, page
 from api.queries import alerts as q
 from api.scope import patient_teams
+from rules.model import Severity
 
 log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/alerts", tags=["alerts"], responses=ERROR_RESPONSES)
 
 Status = Literal["open", "acknowledged", "resolved"]
-Severity = Literal["low", "medium", "high", "critical"]
 NurseOutcome = Literal[
     "called_patient",
     "adjusted_treatment",
