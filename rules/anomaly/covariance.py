@@ -1,8 +1,10 @@
 """Covariance detector: how far the patient's short-window state lies from their usual one,
 as a robust Mahalanobis distance (Minimum Covariance Determinant, Rousseeuw 1984).
 
-The state at an instant is each vital's 24-hour mean, its change from the patient's own past
-(the mean of 3 to 10 days before), and the 3-day weight change. The usual state and how the
+The state at an instant is each vital's 24-hour mean and the 3-day weight change. (Adding each
+vital's change from its own past makes the features nearly collinear over a history in which
+consecutive instants share most of their window, and the distance of ordinary days then
+triples.) The usual state and how the
 vitals vary together come from ``MinCovDet``: the covariance of the most concentrated half
 of the history, so the days of an earlier deterioration or a device fault inside it do not
 widen what counts as usual. Features are robust-scaled first (median, MAD with a floor per
@@ -48,6 +50,7 @@ from rules.anomaly.features import WEIGHT_CHANGE, Features
 __all__ = ["CovarianceDetector"]
 
 _MIN_DISTINCT = 5
+_MIN_MEASURED = 0.5  # share of instants a feature needs to be judged jointly
 
 
 class _Fit(NamedTuple):
@@ -99,17 +102,24 @@ class CovarianceDetector:
             # Evenly spaced, so the fit is deterministic and spans the whole history.
             x = x[np.linspace(0, len(x) - 1, self.max_rows).round().astype(int)]
         center, scale = robust_center_scale(x, features)
-        z = _scaled(x, center, scale)
+        z = (x - center) / scale
         joint = tuple(
             j
             for j in range(len(features))
-            if len(np.unique(z[:, j])) >= _MIN_DISTINCT and np.median(np.abs(z[:, j])) > 0
+            if np.isfinite(z[:, j]).mean() >= _MIN_MEASURED
+            and len(np.unique(z[np.isfinite(z[:, j]), j])) >= _MIN_DISTINCT
+            and np.nanmedian(np.abs(z[:, j])) > 0
         )
+        # Only instants where every jointly judged feature was measured: a missing value
+        # imputed at the centre would pile instants on one point, the tightest half MCD seeks.
+        complete = z[np.isfinite(z[:, list(joint)]).all(axis=1)][:, list(joint)]
+        if len(complete) < self.min_instants:
+            joint, complete = (), complete[:, :0]
         location = np.zeros(len(joint))
         precision = np.zeros((len(joint), len(joint)))
         spread = np.ones(len(features))
         if joint:
-            estimate = _min_cov_det(z[:, joint], self.random_state)
+            estimate = _min_cov_det(complete, self.random_state)
             location = np.asarray(estimate.location_, dtype=np.float64)
             covariance = np.asarray(estimate.covariance_, dtype=np.float64)
             precision = np.asarray(np.linalg.pinv(covariance, hermitian=True), np.float64)
@@ -220,22 +230,15 @@ class CovarianceDetector:
 
 
 def _state_features(vitals: tuple[str, ...]) -> tuple[str, ...]:
-    names = [f"{v}.mean" for v in vitals] + [f"{v}.change" for v in vitals]
+    names = [f"{v}.mean" for v in vitals]
     if "body_weight" in vitals:
         names.append(WEIGHT_CHANGE)
     return tuple(names)
 
 
 def _state(features: Features, names: tuple[str, ...]) -> FloatArray:
-    """_state: the named state features; ``<vital>.change`` is its 24 h mean minus its base."""
-    columns = []
-    for name in names:
-        vital, part = name.split(".", 1)
-        if part == "change":
-            columns.append(features.column(f"{vital}.mean") - features.column(f"{vital}.base"))
-        else:
-            columns.append(features.column(name))
-    return np.column_stack(columns) if columns else np.empty((len(features), 0))
+    """_state: the named state features of every instant."""
+    return features.matrix(names)
 
 
 def _scaled(x: FloatArray, center: FloatArray, scale: FloatArray) -> FloatArray:
