@@ -149,7 +149,9 @@ def test_missing_vitals_are_tolerated(detector: Detector) -> None:
     assert all(np.isfinite(scores(fitted, later)))
 
 
-@pytest.mark.parametrize(("vital", "move"), [("spo2", -4.0), ("body_weight", 2.5), ("heart_rate", 20.0)])
+@pytest.mark.parametrize(
+    ("vital", "move"), [("spo2", -4.0), ("body_weight", 2.5), ("heart_rate", 20.0)]
+)
 def test_explain_names_the_vital_that_moved(detector: Detector, vital: str, move: float) -> None:
     fitted = detector.fit(history())
     features = build_features(
@@ -213,7 +215,9 @@ def test_a_new_patient_is_judged_by_the_cohort_until_their_history_suffices(
     assert cohort.info.scope == "cohort"
     newcomer = synthetic_patient(40, seed=20)
     policy = HistoryPolicy(min_days=14)
-    early = build_features([r for r in newcomer if r.time < newcomer[0].time + timedelta(days=5)], VITALS)
+    early = build_features(
+        [r for r in newcomer if r.time < newcomer[0].time + timedelta(days=5)], VITALS
+    )
     assert fit_personal(detector, early, policy) is None
     first = judge(early.upto(len(early) - 1, cohort.lookback), None, cohort)
     assert first.model == cohort.info
