@@ -229,3 +229,29 @@ def test_a_new_patient_is_judged_by_the_cohort_until_their_history_suffices(
     later = judge(enough.upto(len(enough) - 1, personal.lookback), personal, cohort)
     assert later.model.scope == "personal"
     assert later.model.model_id == personal.info.model_id != cohort.info.model_id
+
+
+def test_a_consistent_blob_with_malformed_numbers_is_refused(detector: Detector) -> None:
+    """Digest and id recomputed over a body whose arrays lost a value: still refused."""
+    import hashlib
+
+    from rules.anomaly.blob import model_id
+
+    document = json.loads(detector.fit(history()).to_bytes())
+    model = document["model"]
+
+    def shorten(node: object) -> bool:
+        if isinstance(node, dict):
+            return any(shorten(v) for k, v in sorted(node.items()) if k != "predictors")
+        if isinstance(node, list) and node and all(isinstance(v, float) for v in node):
+            node.pop()
+            return True
+        if isinstance(node, list):
+            return any(shorten(v) for v in node)
+        return False
+
+    assert shorten(model["body"])
+    model["info"]["model_id"] = model_id(model["kind"], model["version"], model["body"])
+    document["digest"] = hashlib.sha256(canonical(model)).hexdigest()
+    with pytest.raises(CorruptModel, match="shape"):
+        type(detector).from_bytes(canonical(document))
