@@ -17,11 +17,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 import psycopg
 import pytest
+from paho.mqtt.enums import MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.broker_hash import hash_password
+from devices.broker_hash import hash_password, parse_hash
 from devices.credentials import issue_device_credentials
 from ingest import IngestConfig, MqttConfig
 from tests.support.pipeline import running_worker, wait_for
@@ -68,7 +69,11 @@ def worker_config(database_url: str, broker: Broker) -> IngestConfig:
 
 
 def raw_connect(
-    port: int, username: str, password: str, client_id: str, protocol: int = mqtt.MQTTv5
+    port: int,
+    username: str,
+    password: str,
+    client_id: str,
+    protocol: MQTTProtocolVersion = mqtt.MQTTv5,
 ) -> int:
     """One CONNECT with a clean start (MQTT 5: session expiry 0; 3.1.1: clean session) and the
     given client id; returns the CONNACK reason code (0 = accepted)."""
@@ -202,7 +207,9 @@ def audited_broker(tmp_path: Path) -> Iterator[Broker]:
     """The broker plus an auditor account that may read everything under homecare/v1/devices/
     (which no production account may): to see what the broker retains."""
     made = dynsec_broker(tmp_path / "mosquitto")
-    state = json.loads(made.mosquitto.dynsec_file.read_text())  # type: ignore[union-attr]
+    state_file = made.mosquitto.dynsec_file
+    assert state_file is not None
+    state = json.loads(state_file.read_text())
     state["roles"].append(
         {
             "rolename": "auditor",
@@ -212,8 +219,6 @@ def audited_broker(tmp_path: Path) -> Iterator[Broker]:
             ],
         }
     )
-    from devices.broker_hash import parse_hash
-
     state["clients"].append(
         {
             "username": AUDITOR,
@@ -221,7 +226,7 @@ def audited_broker(tmp_path: Path) -> Iterator[Broker]:
             **parse_hash(hash_password(AUDITOR_PASSWORD)).dynsec_fields(),
         }
     )
-    made.mosquitto.dynsec_file.write_text(json.dumps(state))  # type: ignore[union-attr]
+    state_file.write_text(json.dumps(state))
     with made.mosquitto:
         yield made
 
