@@ -182,7 +182,8 @@ class DynsecAdmin:
         if not self.admin_url:
             raise BrokerNotConfigured(
                 "no broker admin account: set HOMECARE_MQTT_ADMIN_URL "
-                "(mqtt://<admin>:<password>@<broker>:1883) to manage device credentials"
+                "(mqtt://<admin>:<password>@<broker>:1884, the service listener) to manage device "
+                "credentials"
             )
         tag = uuid.uuid4().hex
         for index, command in enumerate(commands):
