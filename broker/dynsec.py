@@ -14,7 +14,7 @@ SIGHUP), measured with Debian 12's mosquitto 2.0.11 and its ``mosquitto_dynamic_
 What 2.0.11's plugin lacks, and how this module copes:
 - no ``%u`` substitution in ACL topics (it matches with plain ``mosquitto_topic_matches_sub``),
   so each device gets its own role ``device:<id>`` granting ``publishClientSend`` on
-  ``homecare/v1/devices/<id>/#``;
+  ``homecare/v1/devices/<id>/readings`` and ``.../status``;
 - ``createClient`` takes only a clear password (it hashes with its own salt), so a lost broker
   state is rebuilt by writing the plugin's JSON file, not over MQTT (see ``broker.sync``).
 
@@ -42,6 +42,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 __all__ = [
     "CONTROL_TOPIC",
+    "DEVICE_TOPICS",
     "RESPONSE_TOPIC",
     "BrokerNotConfigured",
     "BrokerRefused",
@@ -53,6 +54,8 @@ __all__ = [
 ]
 
 CONTROL_TOPIC = "$CONTROL/dynamic-security/v1"
+# The only topics under homecare/v1/devices/<id>/ that the MQTT contract defines.
+DEVICE_TOPICS = ("readings", "status")
 RESPONSE_TOPIC = "$CONTROL/dynamic-security/v1/response"
 log = logging.getLogger(__name__)
 
@@ -83,17 +86,21 @@ def device_role(device_id: str) -> str:
 
 
 def device_acls(device_id: str) -> list[dict[str, Any]]:
-    """device_acls: publish (readings, status, wills) only under the device's own topic.
+    """device_acls: publish exactly the device's own ``readings`` and ``status`` topics.
 
-    Device ids use [A-Za-z0-9._-] only, so the id cannot smuggle a wildcard into the topic.
+    Not its whole tree: every topic a device may publish to can hold one retained message, so
+    two topics bound what one device can make the broker keep (two messages of at most
+    ``max_packet_size``) — ``status`` is retained by contract. Device ids use [A-Za-z0-9._-]
+    only, so the id cannot smuggle a wildcard into the topic.
     """
     return [
         {
             "acltype": "publishClientSend",
-            "topic": f"homecare/v1/devices/{device_id}/#",
+            "topic": f"homecare/v1/devices/{device_id}/{leaf}",
             "allow": True,
             "priority": 0,
         }
+        for leaf in DEVICE_TOPICS
     ]
 
 
@@ -110,27 +117,37 @@ class DynsecAdmin:
     # -- account operations --
 
     def put_device(self, device_id: str, password: str) -> None:
-        """put_device makes the account exist with this password and its own-topic role.
+        """put_device makes the account exist with this password, its own-topic role and its
+        client id binding.
 
-        One batch, one round trip: delete the account if present (the plugin disconnects its
-        sessions), make sure the role exists, create the account. Deleting rather than
+        One batch, one round trip: delete the account and role if present (the plugin
+        disconnects the sessions), create the role, create the account. Deleting rather than
         ``setClientPassword`` because 2.0.11 keeps a session open on a password change, and a
         rotation must end a session that logged in with the old (perhaps leaked) password; it
-        also resets whatever drifted on the account (a stray role, a disabled flag).
+        also resets whatever drifted on the account or role (a stray role, a disabled flag, an
+        older, wider ACL).
+
+        The account is bound to client id = device id: on the service listener, where client
+        ids are kept as sent, a device can then never present an ingest worker's id and take
+        over its session. On the device listeners the broker replaces whatever id the device
+        sends by its username first (``use_username_as_clientid``), so devices are free to send
+        any client id there, as the MQTT contract allows.
         """
         role = device_role(device_id)
         self.run(
             [
                 {"command": "deleteClient", "username": device_id},
+                {"command": "deleteRole", "rolename": role},
                 {"command": "createRole", "rolename": role, "acls": device_acls(device_id)},
                 {
                     "command": "createClient",
                     "username": device_id,
+                    "clientid": device_id,
                     "password": password,
                     "roles": [{"rolename": role}],
                 },
             ],
-            tolerate=("Client not found", "Role already exists"),
+            tolerate=("Client not found", "Role not found"),
         )
 
     def remove_device(self, device_id: str) -> None:
@@ -165,7 +182,8 @@ class DynsecAdmin:
         if not self.admin_url:
             raise BrokerNotConfigured(
                 "no broker admin account: set HOMECARE_MQTT_ADMIN_URL "
-                "(mqtt://<admin>:<password>@<broker>:1883) to manage device credentials"
+                "(mqtt://<admin>:<password>@<broker>:1884, the service listener) to manage device "
+                "credentials"
             )
         tag = uuid.uuid4().hex
         for index, command in enumerate(commands):

@@ -112,9 +112,16 @@ def _role_acls() -> dict[str, list[dict[str, Any]]]:
     return {ADMIN_ROLE: admin, INGEST_ROLE: ingest}
 
 
-def _client(username: str, password_hash: str, role: str) -> dict[str, Any]:
+def _client(
+    username: str, password_hash: str, role: str, clientid: str | None = None
+) -> dict[str, Any]:
+    """One account; ``clientid`` binds it to that client id (devices: their own id, see
+    ``DynsecAdmin.put_device``). Service accounts stay unbound: several ingest workers share
+    one account with distinct client ids."""
+    bound = {"clientid": clientid} if clientid is not None else {}
     return {
         "username": username,
+        **bound,
         "roles": [{"rolename": role}],
         **parse_hash(password_hash).dynsec_fields(),
     }
@@ -136,7 +143,7 @@ def render_dynsec_config(
     ]
     for device_id, password_hash in sorted(devices):
         roles.append({"rolename": device_role(device_id), "acls": device_acls(device_id)})
-        clients.append(_client(device_id, password_hash, device_role(device_id)))
+        clients.append(_client(device_id, password_hash, device_role(device_id), device_id))
     return {
         "defaultACLAccess": {
             "publishClientSend": False,

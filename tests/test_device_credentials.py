@@ -130,9 +130,9 @@ class Device:
     def accepted(self) -> bool:
         return self.connack is not None and not self.connack.is_failure
 
-    def publish(self, topic: str, payload: bytes) -> ReasonCode:
+    def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> ReasonCode:
         """publish at QoS 1 and return the broker's PUBACK reason."""
-        mid = self._client.publish(topic, payload, qos=1).mid
+        mid = self._client.publish(topic, payload, qos=1, retain=retain).mid
         wait_for(lambda: mid in self.pubacks, 5, "PUBACK")
         return self.pubacks[mid]
 
@@ -142,7 +142,11 @@ class Device:
 
 
 def connect(broker: Broker, username: str, password: str) -> Device:
-    return Device(broker.mosquitto.port, username, password)
+    """connect as a device to the device listener, or as a service account to the service one."""
+    service = username in (ADMIN, INGEST)
+    return Device(
+        broker.mosquitto.port if service else broker.mosquitto.device_port, username, password
+    )
 
 
 def reading(device_id: str, value: float = 120) -> bytes:
@@ -268,7 +272,7 @@ def test_a_device_cannot_read_other_devices_readings(
     granted: list[list[ReasonCode]] = []
     listener.on_subscribe = lambda c, u, mid, codes, p: granted.append(codes)
     listener.on_message = lambda c, u, message: received.append(message.topic)
-    listener.connect("127.0.0.1", broker.mosquitto.port)
+    listener.connect("127.0.0.1", broker.mosquitto.device_port)
     listener.loop_start()
     try:
         listener.subscribe("homecare/v1/devices/+/readings", qos=1)

@@ -25,6 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from tests.support.services import (
     PrivateMosquitto,
     PrivatePostgres,
+    derive_mosquitto_options,
     find_executable,
     find_postgres_bindir,
     free_port,
@@ -171,8 +172,18 @@ def test_mosquitto_config_is_derived_from_deploy_config(broker: PrivateMosquitto
     assert "allow_anonymous false" in config
     assert "persistence true" in config
     assert f"listener {broker.port} 127.0.0.1" in config
-    assert "pattern write homecare/v1/devices/%u/#" in broker.acl_file.read_text().splitlines()
+    assert f"listener {broker.device_port} 127.0.0.1" in config
+    assert config[config.index(f"listener {broker.device_port} 127.0.0.1") + 1] == (
+        "use_username_as_clientid true"
+    )
+    assert "use_username_as_clientid true" not in derive_mosquitto_options()
+    acl = broker.acl_file.read_text().splitlines()
+    assert "pattern write homecare/v1/devices/%u/readings" in acl
+    assert "pattern write homecare/v1/devices/%u/status" in acl
     assert broker.url_for("dev-1") == f"mqtt://dev-1:pw1@127.0.0.1:{broker.port}"
+    assert (
+        broker.url_for("dev-1", device=True) == f"mqtt://dev-1:pw1@127.0.0.1:{broker.device_port}"
+    )
 
 
 def test_mosquitto_refuses_anonymous_and_wrong_password(broker: PrivateMosquitto) -> None:

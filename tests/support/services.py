@@ -41,13 +41,17 @@ import psycopg
 from psycopg import sql
 
 __all__ = [
+    "DEPLOY_DEVICE_LISTENER",
     "DEPLOY_MOSQUITTO_ACL",
     "DEPLOY_MOSQUITTO_CONF",
+    "DEPLOY_SERVICE_LISTENER",
     "LOCALHOST",
     "PrivateMosquitto",
     "PrivatePostgres",
     "ServiceError",
     "children_of",
+    "derive_mosquitto_listeners",
+    "derive_mosquitto_options",
     "find_dynsec_plugin",
     "find_executable",
     "find_postgres_bindir",
@@ -279,22 +283,53 @@ _MOSQUITTO_HOST_SPECIFIC = frozenset(
 )
 
 
+# Options that belong to the listener above them (mosquitto 2.0 with per_listener_settings false).
+# PrivateMosquitto keeps them, under the private listener that stands for that deploy listener.
+_MOSQUITTO_LISTENER_SCOPED = frozenset({"max_qos", "max_topic_alias", "use_username_as_clientid"})
+
+# The deploy config's listeners that PrivateMosquitto reproduces on private ports: the device
+# listener (client id replaced by the username) and the service listener (ingest, admin).
+DEPLOY_DEVICE_LISTENER = 1883
+DEPLOY_SERVICE_LISTENER = 1884
+
+
+def _option_lines(base_config: Path) -> list[str]:
+    lines = (raw.strip() for raw in base_config.read_text().splitlines())
+    return [line for line in lines if line and not line.startswith("#")]
+
+
 def derive_mosquitto_options(base_config: Path = DEPLOY_MOSQUITTO_CONF) -> list[str]:
-    """The host-independent option lines of a mosquitto config, comments stripped.
+    """The host-independent global option lines of a mosquitto config, comments stripped.
 
     This is how a private test broker inherits the production rules: anything added to the
     deploy config that is not a path or listener setting automatically applies to tests too.
+    Listener-scoped options are left to :func:`derive_mosquitto_listeners`.
     """
     kept: list[str] = []
-    for raw in base_config.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
+    for line in _option_lines(base_config):
         key = line.split(None, 1)[0]
         if key in _MOSQUITTO_HOST_SPECIFIC or key.startswith(("auth_opt_", "plugin_opt_")):
             continue
+        if key in _MOSQUITTO_LISTENER_SCOPED:
+            continue
         kept.append(line)
     return kept
+
+
+def derive_mosquitto_listeners(base_config: Path = DEPLOY_MOSQUITTO_CONF) -> dict[int, list[str]]:
+    """The listeners of a mosquitto config: port -> the listener-scoped option lines under it
+    (``use_username_as_clientid true`` for a device listener), host-specific ones left out."""
+    listeners: dict[int, list[str]] = {}
+    current: list[str] | None = None
+    for line in _option_lines(base_config):
+        key, _, rest = line.partition(" ")
+        if key == "listener":
+            current = listeners.setdefault(int(rest.split()[0]), [])
+        elif key in _MOSQUITTO_LISTENER_SCOPED:
+            if current is None:
+                raise ValueError(f"{base_config}: {key} before any listener line")
+            current.append(line)
+    return listeners
 
 
 class _Managed:
@@ -326,11 +361,17 @@ class _Managed:
 
 
 class PrivateMosquitto(_Managed):
-    """A private mosquitto broker on a free 127.0.0.1 port, configured like production.
+    """A private mosquitto broker on free 127.0.0.1 ports, configured like production.
 
     The generated config (``<work_dir>/mosquitto.conf``) is the deploy config's host-independent
-    options (``allow_anonymous false``, persistence, queue/size limits, ...) plus a private
-    listener, password file, ACL file, persistence directory and log, all in ``work_dir``.
+    options (``allow_anonymous false``, persistence, queue/size limits, ...) plus private
+    listeners, password file, ACL file, persistence directory and log, all in ``work_dir``.
+
+    Like production it has two listeners: ``port`` stands for the deploy config's service
+    listener (1884: client ids kept, for the ingest and admin) and ``device_port`` for its device
+    listener (1883: the client id is replaced by the username). Devices connect to
+    ``device_port``; with ``dynsec`` a device account is bound to client id = device id, so on
+    ``port`` a device must use its own id as client id.
 
     - ``users``: username -> password, hashed into the password file with ``mosquitto_passwd``.
     - ``acl_lines``: the ACL file's lines; default is the project's ``deploy/mosquitto/acl``
@@ -358,6 +399,7 @@ class PrivateMosquitto(_Managed):
         extra_config: Sequence[str] = (),
         verbose: bool = False,
         dynsec: Mapping[str, Any] | None = None,
+        device_port: int | None = None,
     ) -> None:
         self.work_dir = Path(work_dir).resolve()
         if re.search(r"\s", str(self.work_dir)):
@@ -366,6 +408,7 @@ class PrivateMosquitto(_Managed):
             raise ValueError(f"mosquitto cannot use a work dir containing whitespace: {work_dir}")
         self.host = LOCALHOST
         self.port = port if port is not None else free_port()
+        self.device_port = device_port if device_port is not None else free_port()
         self.users = dict(users)
         self.binary = find_executable("mosquitto")
         self.config_path = self.work_dir / "mosquitto.conf"
@@ -440,8 +483,16 @@ class PrivateMosquitto(_Managed):
             ]
         else:
             auth = [f"password_file {self.password_file}", f"acl_file {self.acl_file}"]
+        listeners = derive_mosquitto_listeners(base_config)
+        private = {DEPLOY_SERVICE_LISTENER: self.port, DEPLOY_DEVICE_LISTENER: self.device_port}
+        if set(private) - set(listeners):
+            raise ServiceError(
+                f"{base_config} lacks the device ({DEPLOY_DEVICE_LISTENER}) or service "
+                f"({DEPLOY_SERVICE_LISTENER}) listener that PrivateMosquitto reproduces"
+            )
+        for deploy_port, private_port in private.items():
+            lines += [f"listener {private_port} {self.host}", *listeners[deploy_port]]
         lines += [
-            f"listener {self.port} {self.host}",
             *auth,
             f"persistence_location {self.persistence_dir}/",
             # stdout is redirected to log_path, together with errors printed before the log is
@@ -485,7 +536,9 @@ class PrivateMosquitto(_Managed):
             )
         self._holder[0] = self._proc
         deadline = time.monotonic() + timeout
-        while not port_is_open(self.host, self.port):
+        while not (
+            port_is_open(self.host, self.port) and port_is_open(self.host, self.device_port)
+        ):
             if self._proc.poll() is not None or time.monotonic() >= deadline:
                 code = self._proc.poll()
                 _reap(self._proc)
@@ -524,10 +577,12 @@ class PrivateMosquitto(_Managed):
         self.stop()
         self.start(timeout=timeout)
 
-    def url_for(self, user: str) -> str:
-        """``mqtt://user:password@127.0.0.1:PORT`` for one of the configured users."""
+    def url_for(self, user: str, *, device: bool = False) -> str:
+        """``mqtt://user:password@127.0.0.1:PORT`` for one of the configured users: the service
+        listener's port, or with ``device`` the device listener's."""
         password = self.users[user]
-        return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{self.port}"
+        port = self.device_port if device else self.port
+        return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{port}"
 
     def log_text(self) -> str:
         """Everything the broker logged so far (all runs of this instance)."""
