@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from devices.broker_hash import hash_password
-from devices.broker_sync import ServiceAccount, render_dynsec_config
+from broker.hashing import hash_password
+from broker.sync import ServiceAccount, render_dynsec_config
 from tests.support.services import PrivateMosquitto
 
 DEVICE = "cuff-guess"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from devices.broker_hash import hash_password
-from devices.broker_sync import ServiceAccount, render_dynsec_config
+from broker.hashing import hash_password
+from broker.sync import ServiceAccount, render_dynsec_config
 from tests.support.services import PrivateMosquitto
 
 DEVICE = "cuff-retained"

@@ -22,8 +22,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from devices.broker_hash import hash_password, parse_hash
-from devices.credentials import issue_device_credentials
+from broker.credentials import issue_device_credentials
+from broker.hashing import hash_password, parse_hash
 from ingest import IngestConfig, MqttConfig
 from tests.support.pipeline import running_worker, wait_for
 from tests.support.services import PrivateMosquitto
