@@ -2,7 +2,8 @@
 
 Nothing is built at import time: ``homecare api`` (and each test) calls ``create_app`` with its
 own settings, and the lifespan opens the database pool and closes it and the live stream on
-shutdown. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the nurse
+shutdown. Every request passes ``api.intake`` (body size, credentials before the body is read)
+before any route. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the nurse
 dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
 """
 
@@ -22,14 +23,17 @@ from alerts import AlertsConfig, AlertService
 from api.config import ApiConfig
 from api.db import open_pool
 from api.errors import install_error_handlers
+from api.intake import Intake
 from api.live import LiveHub
 
 if TYPE_CHECKING:
     from homecare.settings import Settings
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app"]
 
 API_PREFIX = "/api/v1"
+# The API's only routes open to everyone that take a body (tests/test_api_matrix.py checks it).
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/login"})
 
 
 def create_app(settings: Settings | ApiConfig) -> FastAPI:
@@ -67,6 +71,10 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
     app.state.live = LiveHub(config.database_url)
     install_error_handlers(app)
     _include_routers(app)
+    # The last added runs first: no-store marks every answer, Intake's refusals included.
+    app.add_middleware(
+        Intake, prefix=API_PREFIX, public=PUBLIC_PATHS, max_body_bytes=config.max_body_bytes
+    )
     app.add_middleware(_NoStore)
     return app
 

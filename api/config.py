@@ -34,6 +34,7 @@ class ApiConfig:
     broker (``devices.credentials``); None: device registration answers 503.
     ``stream_recheck`` is how often a live stream checks its token and care teams again (a
     revoked or expired token, a disabled user or a changed team ends the stream within it).
+    ``max_body_bytes``: a request body above it is refused unread (``api.intake``).
     """
 
     database_url: str
@@ -46,6 +47,7 @@ class ApiConfig:
     max_failed_logins: int = 10
     lockout: timedelta = timedelta(minutes=15)
     stream_recheck: timedelta = timedelta(seconds=15)
+    max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False
     alerts: AlertsConfig | None = None
     broker: BrokerAccounts | None = None
@@ -68,6 +70,7 @@ class ApiConfig:
             default_time_zone=settings.api_default_time_zone,
             default_locale=settings.api_default_locale,
             pool_size=settings.api_db_pool_size,
+            max_body_bytes=settings.api_max_body_bytes,
             max_failed_logins=settings.api_max_failed_logins,
             lockout=timedelta(minutes=settings.api_lockout_min),
             cookie_secure=settings.env == "production",

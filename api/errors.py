@@ -9,6 +9,8 @@
      ├── NotFound         404  not_found (also: a patient of another care team — see api.scope)
      └── Conflict         409  conflict, invalid_transition, device_revoked, …
 
+Before any route, ``api.intake`` answers 413 ``payload_too_large`` (a body over the limit) and
+401 ``unauthorized`` (a body sent without valid credentials) from the headers alone.
 Everything else is translated at the boundary, here, so no route handles it: FastAPI's request
 validation → 422 ``invalid_request`` (with the field errors in ``details``); Starlette's own
 HTTP errors (unknown path, wrong method) → their status with ``not_found`` /
@@ -205,6 +207,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The role may not do this"),
         (404, "Not found (or not visible to this principal)"),
         (409, "Conflict with the current state"),
+        (413, "Request body larger than the configured limit"),
         (422, "Invalid request"),
     )
 }
