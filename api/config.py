@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.throttle import Policy
+
 if TYPE_CHECKING:
     from alerts import AlertsConfig
     from devices.credentials import BrokerAccounts
@@ -35,6 +37,7 @@ class ApiConfig:
     ``stream_recheck`` is how often a live stream checks its token and care teams again (a
     revoked or expired token, a disabled user or a changed team ends the stream within it).
     ``max_body_bytes``: a request body above it is refused unread (``api.intake``).
+    ``sign_in``: how failed sign-ins are throttled (``api.throttle``).
     """
 
     database_url: str
@@ -44,8 +47,7 @@ class ApiConfig:
     default_time_zone: str = "America/Montreal"
     default_locale: str = "fr-CA"
     pool_size: int = 10
-    max_failed_logins: int = 10
-    lockout: timedelta = timedelta(minutes=15)
+    sign_in: Policy = field(default_factory=Policy)
     stream_recheck: timedelta = timedelta(seconds=15)
     max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False
@@ -71,8 +73,12 @@ class ApiConfig:
             default_locale=settings.api_default_locale,
             pool_size=settings.api_db_pool_size,
             max_body_bytes=settings.api_max_body_bytes,
-            max_failed_logins=settings.api_max_failed_logins,
-            lockout=timedelta(minutes=settings.api_lockout_min),
+            sign_in=Policy(
+                per_address=settings.api_signin_per_address,
+                per_pair=settings.api_signin_per_account_address,
+                per_account=settings.api_signin_per_account,
+                leak=timedelta(seconds=settings.api_signin_leak_s),
+            ),
             cookie_secure=settings.env == "production",
             alerts=alerts_config(settings),
             broker=BrokerAccounts.from_settings(settings),
