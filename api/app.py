@@ -20,6 +20,7 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts import AlertsConfig, AlertService
+from api.access_log import AccessLog
 from api.config import ApiConfig
 from api.db import open_pool
 from api.errors import install_error_handlers
@@ -71,11 +72,13 @@ def create_app(settings: Settings | ApiConfig) -> FastAPI:
     app.state.live = LiveHub(config.database_url)
     install_error_handlers(app)
     _include_routers(app)
-    # The last added runs first: no-store marks every answer, Intake's refusals included.
+    # The last added runs first: every request is logged and every answer marked no-store,
+    # Intake's refusals included.
     app.add_middleware(
         Intake, prefix=API_PREFIX, public=PUBLIC_PATHS, max_body_bytes=config.max_body_bytes
     )
     app.add_middleware(_NoStore)
+    app.add_middleware(AccessLog, prefix=API_PREFIX)
     return app
 
 
