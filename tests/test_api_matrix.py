@@ -348,13 +348,13 @@ def _expect(answer: httpx2.Response, status: int, code: str | None, where: str) 
         assert answer.json()["code"] == code, where
 
 
-@pytest.mark.parametrize("key", sorted(TABLE), ids=lambda k: f"{k[0]} {k[1]}")
 def test_the_routes_open_to_everyone_are_the_ones_intake_lets_through() -> None:
     # api.intake refuses a JSON API body without valid credentials before reading it, except
     # on these paths: they must be exactly the public routes, no more.
     assert {P + path for (_, path), row in TABLE.items() if row.public} == set(PUBLIC_PATHS)
 
 
+@pytest.mark.parametrize("key", sorted(TABLE), ids=lambda k: f"{k[0]} {k[1]}")
 def test_matrix(key: tuple[str, str], matrix_world: World) -> None:
     method, _ = key
     row = TABLE[key]
