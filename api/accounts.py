@@ -1,9 +1,9 @@
 """Accounts: users, care teams, memberships and tokens — the queries behind sign-in and access.
 
 A principal is looked up from a token's SHA-256 in one query that also refuses expired and
-revoked tokens and disabled users, and reads the user's care teams. Sign-in counts failed
-passwords and locks the account for a while after too many in a row (a slow hash alone does not
-stop an online guesser).
+revoked tokens and disabled users, and reads the user's care teams. Sign-in checks a password at
+the same cost whether or not the user exists; how often one may try is ``api.throttle``'s job
+(a slow hash alone does not stop an online guesser).
 """
 
 from __future__ import annotations
@@ -76,10 +76,11 @@ class IssuedToken:
 
 @dataclass(frozen=True)
 class LoginResult:
-    """LoginResult: ``token`` on success; otherwise ``locked_until`` tells a locked account."""
+    """LoginResult: ``token`` on success; ``known``: the name is an enabled user's (for the
+    audit trail only — the caller's answer must not depend on it)."""
 
     token: IssuedToken | None
-    locked_until: datetime | None = None
+    known: bool = True
 
 
 def create_care_team(
@@ -194,35 +195,22 @@ def login(
     *,
     ttl: timedelta,
     now: datetime,
-    max_failed: int,
-    lockout: timedelta,
 ) -> LoginResult:
-    """login checks the password and issues a session token; counts failures and locks."""
+    """login checks the password and issues a session token. An unknown or disabled user, or
+    one without a password, costs the same argon2 verification (against a dummy hash)."""
+    row = conn.execute(
+        "SELECT id, password_hash FROM users WHERE username = %s AND disabled_at IS NULL",
+        (username,),
+    ).fetchone()
+    user_id, stored = row if row is not None else (None, None)
+    if not verify_password(stored, password) or user_id is None or stored is None:
+        return LoginResult(None, known=user_id is not None)
     with conn.transaction():
-        row = conn.execute(
-            "SELECT id, password_hash, locked_until FROM users"
-            " WHERE username = %s AND disabled_at IS NULL FOR UPDATE",
-            (username,),
-        ).fetchone()
-        if row is None:
-            verify_password(None, password)  # same cost as a real check
-            return LoginResult(None)
-        user_id, stored, locked_until = row
-        if locked_until is not None and locked_until > now:
-            return LoginResult(None, locked_until)
-        if not verify_password(stored, password):
+        if needs_rehash(stored):
             conn.execute(
-                "UPDATE users SET failed_logins = failed_logins + 1,"
-                " locked_until = CASE WHEN failed_logins + 1 >= %s THEN %s END WHERE id = %s",
-                (max_failed, now + lockout, user_id),
+                "UPDATE users SET password_hash = %s WHERE id = %s",
+                (hash_password(password), user_id),
             )
-            return LoginResult(None)
-        rehash = hash_password(password) if needs_rehash(stored) else stored
-        conn.execute(
-            "UPDATE users SET failed_logins = 0, locked_until = NULL, password_hash = %s"
-            " WHERE id = %s",
-            (rehash, user_id),
-        )
         return LoginResult(issue_token(conn, user_id, "session", ttl, now))
 
 

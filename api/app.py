@@ -2,8 +2,9 @@
 
 Nothing is built at import time: ``homecare api`` (and each test) calls ``create_app`` with its
 own settings, and the lifespan opens the database pool and closes it and the live stream on
-shutdown. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the nurse
-dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
+shutdown. Every request passes ``api.intake`` (body size, credentials before the body is read)
+before any route. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the
+nurse dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
 """
 
 from __future__ import annotations
@@ -18,14 +19,18 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from alerts import AlertsConfig, AlertService
+from api.access_log import AccessLog
 from api.config import ApiConfig
 from api.db import open_pool
 from api.errors import install_error_handlers
+from api.intake import Intake
 from api.live import LiveHub
 
-__all__ = ["API_PREFIX", "create_app"]
+__all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app"]
 
 API_PREFIX = "/api/v1"
+# The API's only routes open to everyone that take a body (tests/test_api_matrix.py checks it).
+PUBLIC_PATHS = frozenset({f"{API_PREFIX}/auth/login"})
 
 
 def create_app(config: ApiConfig) -> FastAPI:
@@ -62,7 +67,13 @@ def create_app(config: ApiConfig) -> FastAPI:
     app.state.live = LiveHub(config.database_url)
     install_error_handlers(app)
     _include_routers(app)
+    # The last added runs first: every request is logged and every answer marked no-store,
+    # Intake's refusals included.
+    app.add_middleware(
+        Intake, prefix=API_PREFIX, public=PUBLIC_PATHS, max_body_bytes=config.max_body_bytes
+    )
     app.add_middleware(_NoStore)
+    app.add_middleware(AccessLog, prefix=API_PREFIX)
     return app
 
 

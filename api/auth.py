@@ -35,6 +35,8 @@ from api.db import Conn
 from api.errors import Forbidden, Unauthorized
 
 __all__ = [
+    "BAD_TOKEN",
+    "NO_CREDENTIALS",
     "SESSION_COOKIE",
     "Admin",
     "Analyst",
@@ -50,6 +52,8 @@ __all__ = [
 ]
 
 SESSION_COOKIE = "homecare_session"
+NO_CREDENTIALS = "sign in first: send Authorization: Bearer <token>"
+BAD_TOKEN = "the token is unknown, expired or revoked"
 _bearer = HTTPBearer(auto_error=False, description="a token from sign-in or `homecare token`")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
@@ -99,10 +103,10 @@ def authenticate(
     neither is valid (the dashboard's pages call it and check their forms' origin themselves)."""
     token = credentials.credentials if credentials else request.cookies.get(SESSION_COOKIE)
     if not token:
-        raise Unauthorized("sign in first: send Authorization: Bearer <token>")
+        raise Unauthorized(NO_CREDENTIALS)
     principal = principal_for_token(conn, token, config.clock())
     if principal is None:
-        raise Unauthorized("the token is unknown, expired or revoked")
+        raise Unauthorized(BAD_TOKEN)
     request.state.principal = principal
     return principal
 

@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.throttle import Policy
+
 if TYPE_CHECKING:
     from alerts import AlertsConfig
     from broker.credentials import BrokerAccounts
@@ -33,6 +35,8 @@ class ApiConfig:
     broker (``broker.credentials``); None: device registration answers 503.
     ``stream_recheck`` is how often a live stream checks its token and care teams again (a
     revoked or expired token, a disabled user or a changed team ends the stream within it).
+    ``max_body_bytes``: a request body above it is refused unread (``api.intake``).
+    ``sign_in``: how failed sign-ins are throttled (``api.throttle``).
     """
 
     database_url: str
@@ -42,9 +46,9 @@ class ApiConfig:
     default_time_zone: str = "America/Montreal"
     default_locale: str = "fr-CA"
     pool_size: int = 10
-    max_failed_logins: int = 10
-    lockout: timedelta = timedelta(minutes=15)
+    sign_in: Policy = field(default_factory=Policy)
     stream_recheck: timedelta = timedelta(seconds=15)
+    max_body_bytes: int = 1024 * 1024
     cookie_secure: bool = False
     alerts: AlertsConfig | None = None
     broker: BrokerAccounts | None = None

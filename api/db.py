@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import psycopg
@@ -17,7 +18,7 @@ from fastapi import Depends, Request
 from psycopg_pool import ConnectionPool
 from starlette.concurrency import run_in_threadpool
 
-__all__ = ["Conn", "open_pool"]
+__all__ = ["Conn", "connection", "open_pool"]
 
 
 def open_pool(database_url: str, size: int) -> ConnectionPool[psycopg.Connection[Any]]:
@@ -35,20 +36,28 @@ def open_pool(database_url: str, size: int) -> ConnectionPool[psycopg.Connection
     return pool
 
 
-async def _connection(request: Request) -> AsyncIterator[psycopg.Connection[Any]]:
-    """A connection for this request. The wait for a free one happens here, on the event loop,
-    behind a semaphore as wide as the pool — never in a worker thread: with sync waits, a burst
-    of requests (200 live streams connecting at once) filled every worker thread with waiters
-    while the requests holding connections needed a thread to finish — a deadlock until the
-    pool's timeout (measured: 60 streams at once stalled 10 s, then failed)."""
-    pool: ConnectionPool[psycopg.Connection[Any]] = request.app.state.pool
-    gate: asyncio.Semaphore = request.app.state.db_gate
+@asynccontextmanager
+async def connection(app: Any) -> AsyncIterator[psycopg.Connection[Any]]:
+    """connection lends one of ``app``'s pooled connections. The wait for a free one happens
+    here, on the event loop, behind a semaphore as wide as the pool — never in a worker thread:
+    with sync waits, a burst of requests (200 live streams connecting at once) filled every
+    worker thread with waiters while the requests holding connections needed a thread to
+    finish — a deadlock until the pool's timeout (measured: 60 streams at once stalled 10 s,
+    then failed)."""
+    pool: ConnectionPool[psycopg.Connection[Any]] = app.state.pool
+    gate: asyncio.Semaphore = app.state.db_gate
     async with gate:
         conn = await run_in_threadpool(pool.getconn)
         try:
             yield conn
         finally:
             await run_in_threadpool(pool.putconn, conn)
+
+
+async def _connection(request: Request) -> AsyncIterator[psycopg.Connection[Any]]:
+    """A connection for this request (see ``connection``)."""
+    async with connection(request.app) as conn:
+        yield conn
 
 
 # scope="function": the connection goes back to the pool when the handler returns, before the

@@ -3,12 +3,15 @@
     ApiError (status, code, message[, details])
      ├── BadRequest       400  invalid_cursor, invalid_request, invalid_pack, …
      ├── Unauthorized     401  unauthorized (no, unknown, expired or revoked credentials),
-     │                         login_failed, account_locked
+     │                         login_failed
      ├── Forbidden        403  forbidden (the role may not do this), cross_origin (a change
      │                         signed by the session cookie, sent from another origin)
      ├── NotFound         404  not_found (also: a patient of another care team — see api.scope)
-     └── Conflict         409  conflict, invalid_transition, device_revoked, …
+     ├── Conflict         409  conflict, invalid_transition, device_revoked, …
+     └── TooManyRequests  429  too_many_sign_ins (with Retry-After; see api.throttle)
 
+Before any route, ``api.intake`` answers 413 ``payload_too_large`` (a body over the limit) and
+401 ``unauthorized`` (a body sent without valid credentials) from the headers alone.
 Everything else is translated at the boundary, here, so no route handles it: FastAPI's request
 validation → 422 ``invalid_request`` (with the field errors in ``details``); Starlette's own
 HTTP errors (unknown path, wrong method) → their status with ``not_found`` /
@@ -46,6 +49,7 @@ __all__ = [
     "ErrorOut",
     "Forbidden",
     "NotFound",
+    "TooManyRequests",
     "Unauthorized",
     "install_error_handlers",
 ]
@@ -118,6 +122,17 @@ class Conflict(ApiError):
     code = "conflict"
 
 
+class TooManyRequests(ApiError):
+    """TooManyRequests: slow down; ``retry_after`` seconds (sent as ``Retry-After``)."""
+
+    status = 429
+    code = "too_many_requests"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after
+
+
 def _body(code: str, message: str, details: Any = None) -> dict[str, Any]:
     body: dict[str, Any] = {"code": code, "message": message}
     if details is not None:
@@ -136,7 +151,10 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.details)
+        response = error_response(exc.status, exc.code, exc.message, exc.details)
+        if isinstance(exc, TooManyRequests):
+            response.headers["Retry-After"] = str(exc.retry_after)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -205,6 +223,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The role may not do this"),
         (404, "Not found (or not visible to this principal)"),
         (409, "Conflict with the current state"),
+        (413, "Request body larger than the configured limit"),
         (422, "Invalid request"),
     )
 }

@@ -240,8 +240,7 @@ def _dashboard(settings: Settings, stop: threading.Event) -> threading.Thread:
         else:
             user_id = found[0]
             conn.execute(
-                "UPDATE users SET password_hash = %s, failed_logins = 0, locked_until = NULL"
-                " WHERE id = %s",
+                "UPDATE users SET password_hash = %s WHERE id = %s",
                 (hash_password(password), user_id),
             )
         accounts.add_member(conn, "demo-team", user_id, "cli:demo")

@@ -93,9 +93,16 @@ class Settings(BaseSettings):
     api_default_time_zone: str = "America/Montreal"
     api_default_locale: Literal["fr-CA", "en"] = "fr-CA"
     api_db_pool_size: int = Field(default=10, ge=1, le=200)
-    # Sign-in lockout: this many failed passwords in a row lock the account for the minutes.
-    api_max_failed_logins: int = Field(default=10, ge=1)
-    api_lockout_min: float = Field(default=15.0, gt=0)
+    # A request body above this many bytes is refused (413) before it is read. The largest
+    # legitimate one is a rule pack (at most 256 KiB of YAML, as JSON).
+    api_max_body_bytes: int = Field(default=1024 * 1024, ge=4096)
+    # Sign-in throttle (api/throttle.py): failed sign-ins each bucket absorbs before attempts
+    # are answered 429 — per client address, per account from one address, per account from
+    # anywhere — and the seconds it takes one failure to drain. Slows, never locks.
+    api_signin_per_address: int = Field(default=20, ge=1)
+    api_signin_per_account_address: int = Field(default=5, ge=1)
+    api_signin_per_account: int = Field(default=50, ge=1)
+    api_signin_leak_s: float = Field(default=60.0, gt=0)
 
     @field_validator("database_url")
     @classmethod

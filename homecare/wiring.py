@@ -132,6 +132,7 @@ def api_config(settings: Settings) -> ApiConfig:
     accounts that device registration writes."""
     from analytics.deid import DEVELOPMENT_KEY
     from api.config import ApiConfig
+    from api.throttle import Policy
     from rules.packs import DEFAULT_PACKS
 
     return ApiConfig(
@@ -142,8 +143,13 @@ def api_config(settings: Settings) -> ApiConfig:
         default_time_zone=settings.api_default_time_zone,
         default_locale=settings.api_default_locale,
         pool_size=settings.api_db_pool_size,
-        max_failed_logins=settings.api_max_failed_logins,
-        lockout=timedelta(minutes=settings.api_lockout_min),
+        max_body_bytes=settings.api_max_body_bytes,
+        sign_in=Policy(
+            per_address=settings.api_signin_per_address,
+            per_pair=settings.api_signin_per_account_address,
+            per_account=settings.api_signin_per_account,
+            leak=timedelta(seconds=settings.api_signin_leak_s),
+        ),
         cookie_secure=settings.env == "production",
         alerts=alerts_config(settings),
         broker=broker_accounts(settings),

@@ -23,6 +23,7 @@ from fastapi.testclient import TestClient
 import store
 from alerts import AlertsConfig, AlertService
 from api import ApiConfig, accounts, create_app
+from api.throttle import Policy
 from broker.credentials import BrokerAccounts
 from rules.packs import DEFAULT_PACKS
 from tests.alerts_support import finding
@@ -119,7 +120,8 @@ def api_config(
         pool_size=4,
         broker=broker,
         pseudonym_key=PSEUDONYM_KEY,
-        max_failed_logins=3,  # (each failed sign-in costs an argon2 verification)
+        # Small buckets: each failed sign-in costs an argon2 verification.
+        sign_in=Policy(per_address=6, per_pair=3, per_account=5, leak=timedelta(minutes=1)),
     )
 
 

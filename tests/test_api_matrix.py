@@ -22,6 +22,7 @@ import pytest
 
 from alerts import AlertsConfig, AlertService
 from api import accounts, create_app
+from api.app import PUBLIC_PATHS
 from broker import credentials as creds
 from tests.api_support import World, api_config, live_server, open_alert, shared_world
 from tests.test_device_credentials import Broker, dynsec_broker
@@ -345,6 +346,12 @@ def _expect(answer: httpx2.Response, status: int, code: str | None, where: str) 
     assert answer.status_code == status, f"{where}: {answer.status_code} {answer.text[:300]}"
     if code is not None:
         assert answer.json()["code"] == code, where
+
+
+def test_the_routes_open_to_everyone_are_the_ones_intake_lets_through() -> None:
+    # api.intake refuses a JSON API body without valid credentials before reading it, except
+    # on these paths: they must be exactly the public routes, no more.
+    assert {P + path for (_, path), row in TABLE.items() if row.public} == set(PUBLIC_PATHS)
 
 
 @pytest.mark.parametrize("key", sorted(TABLE), ids=lambda k: f"{k[0]} {k[1]}")

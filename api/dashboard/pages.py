@@ -39,10 +39,11 @@ from api.dashboard.web import (
     session_principal,
 )
 from api.db import Conn
-from api.errors import Unauthorized
+from api.errors import TooManyRequests, Unauthorized
 from api.queries import alerts as alert_queries
-from api.routes.auth import set_session_cookie, sign_in
+from api.routes.auth import client_address, set_session_cookie
 from api.scope import patient_teams
+from api.signin import sign_in
 
 __all__ = ["router"]
 
@@ -139,10 +140,14 @@ def login(
     if forbidden_post(request, "", signed_in=False):
         return _refused(page)
     try:
-        issued = sign_in(conn, config, username, password)
-    except Unauthorized as exc:
-        locked = exc.code == "account_locked"
-        error = page.t("login.locked") if locked else page.t("login.failed")
+        issued = sign_in(conn, config, username, password, client_address(request))
+    except TooManyRequests as exc:
+        error = page.t("login.throttled")
+        answer = render(page, "login.html", 429, next=safe_next(next), error=error, username="")
+        answer.headers["Retry-After"] = str(exc.retry_after)
+        return answer
+    except Unauthorized:
+        error = page.t("login.failed")
         return render(page, "login.html", 401, next=safe_next(next), error=error, username=username)
     response = redirect(safe_next(next))
     set_session_cookie(response, issued, config)

@@ -7,13 +7,14 @@ from datetime import datetime
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from api import accounts, audit
 from api.auth import SESSION_COOKIE, Config, CurrentPrincipal
 from api.db import Conn
-from api.errors import ERROR_RESPONSES, BadRequest, Unauthorized
+from api.errors import ERROR_RESPONSES, BadRequest, ErrorOut
+from api.signin import sign_in
 from api.vocab import Locale
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
@@ -72,30 +73,25 @@ def set_session_cookie(response: Response, issued: accounts.IssuedToken, config:
     )
 
 
-def sign_in(conn: Conn, config: Config, username: str, password: str) -> accounts.IssuedToken:
-    """sign_in checks a password and issues a session token (shared with the dashboard)."""
-    result = accounts.login(
-        conn,
-        username.strip().lower(),
-        password,
-        ttl=config.session_ttl,
-        now=config.clock(),
-        max_failed=config.max_failed_logins,
-        lockout=config.lockout,
-    )
-    if result.locked_until is not None:
-        raise Unauthorized("too many failed sign-ins; try again later", code="account_locked")
-    if result.token is None:
-        raise Unauthorized("unknown user or wrong password", code="login_failed")
-    audit.record(conn, f"user:{username.strip().lower()}", "auth.login", "auth/session")
-    return result.token
+def client_address(request: Request) -> str:
+    """client_address is the caller's address (uvicorn puts the one a trusted proxy forwarded
+    in its place: ``FORWARDED_ALLOW_IPS``)."""
+    return request.client.host if request.client else "unknown"
 
 
-@router.post("/login", summary="Sign in with a password; returns a token and sets a cookie")
+@router.post(
+    "/login",
+    summary="Sign in with a password; returns a token and sets a cookie",
+    responses={429: {"model": ErrorOut, "description": "Too many failed sign-ins: slow down"}},
+)
 def login(
-    body: Annotated[LoginIn, Body()], response: Response, conn: Conn, config: Config
+    body: Annotated[LoginIn, Body()],
+    request: Request,
+    response: Response,
+    conn: Conn,
+    config: Config,
 ) -> LoginOut:
-    issued = sign_in(conn, config, body.username, body.password)
+    issued = sign_in(conn, config, body.username, body.password, client_address(request))
     set_session_cookie(response, issued, config)
     return LoginOut(token=issued.token, expires_at=issued.expires_at)
 

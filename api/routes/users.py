@@ -194,8 +194,6 @@ def update_user(
             changes[field] = getattr(body, field)
     if body.password is not None:
         changes["password_hash"] = hash_password(body.password)
-        changes["failed_logins"] = 0
-        changes["locked_until"] = None
     if body.disabled is not None:
         changes["disabled_at"] = config.clock() if body.disabled else None
     with conn.transaction():
