@@ -52,6 +52,7 @@ from typing import Any, NamedTuple
 from ingest.committer import BatchCommitter, CommitEvent, Stopping
 from ingest.model import Delivery, ParsedMessage, QuarantineReason, RejectedMessage, Rejection
 from ingest.parse import ParseLimits, device_id_from_topic, parse_message
+from ingest.writer import QuarantineBudget
 
 __all__ = ["CommitProcess", "CommitSummary"]
 
@@ -72,6 +73,7 @@ class CommitSummary(NamedTuple):
     messages_quarantined: int
     readings_stored: int
     quarantined: dict[str, int]
+    payloads_dropped: int = 0
 
     def merged(self, other: CommitSummary) -> CommitSummary:
         """merged adds the counts of another part of the same batch."""
@@ -84,6 +86,7 @@ class CommitSummary(NamedTuple):
             self.messages_quarantined + other.messages_quarantined,
             self.readings_stored + other.readings_stored,
             reasons,
+            self.payloads_dropped + other.payloads_dropped,
         )
 
 
@@ -124,9 +127,11 @@ class CommitProcess:
         on_committed: Committed,
         on_event: Callable[[CommitEvent], None],
         start_timeout_s: float = 60.0,
+        budget: QuarantineBudget | None = None,
     ) -> None:
         self._url = database_url
         self._limits = limits
+        self._budget = budget or QuarantineBudget()
         self._on_committed = on_committed
         self._on_event = on_event
         self._start_timeout_s = start_timeout_s
@@ -222,7 +227,7 @@ class CommitProcess:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_child_main,
-            args=(child_end, self._url, self._limits),
+            args=(child_end, self._url, self._limits, self._budget),
             name="homecare-ingest-commit",
             daemon=True,
         )
@@ -417,7 +422,9 @@ def _crashed(delivery: Delivery) -> RejectedMessage:
     )
 
 
-def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> None:
+def _child_main(
+    pipe: Connection, database_url: str, limits: ParseLimits, budget: QuarantineBudget
+) -> None:
     """_child_main serves batches until told to stop or the parent is gone.
 
     The main thread reads and parses; each writer thread commits on its own connection and
@@ -446,7 +453,7 @@ def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> Non
     parsed: queue.Queue[tuple[int, list[ParsedMessage | RejectedMessage]] | None] = queue.Queue(
         maxsize=1
     )
-    committers = [BatchCommitter(database_url, stop, report) for _ in range(_WRITERS)]
+    committers = [BatchCommitter(database_url, stop, report, budget) for _ in range(_WRITERS)]
 
     def write(committer: BatchCommitter) -> None:
         try:
@@ -459,6 +466,7 @@ def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> Non
                     outcome.messages_quarantined,
                     len(outcome.stored),
                     dict(outcome.quarantined),
+                    outcome.payloads_dropped,
                 )
                 send(("done", (seq, counts)))
         except (Stopping, BrokenPipeError, EOFError):

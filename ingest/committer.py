@@ -37,7 +37,7 @@ from ingest.model import (
     RejectedMessage,
     Rejection,
 )
-from ingest.writer import quarantine_whole, write_batch
+from ingest.writer import QuarantineBudget, quarantine_whole, write_batch
 
 __all__ = ["BatchCommitter", "CommitEvent", "Stopping"]
 
@@ -64,8 +64,10 @@ class BatchCommitter:
         database_url: str,
         stop: threading.Event,
         report: Callable[[CommitEvent], None],
+        budget: QuarantineBudget | None = None,
     ) -> None:
         self._url = database_url
+        self._budget = budget
         self._stop = stop
         self._report = report
         self._conn: psycopg.Connection[Any] | None = None
@@ -82,7 +84,7 @@ class BatchCommitter:
         delay = 0.25
         while True:
             try:
-                return write_batch(self._connection(), items)
+                return write_batch(self._connection(), items, self._budget)
             except psycopg.Error as exc:
                 error = store.classify(exc)
             except Exception as exc:  # not the database's doing: this input met a bug
@@ -105,8 +107,8 @@ class BatchCommitter:
         self, items: list[ParsedMessage | RejectedMessage], rejection: Rejection
     ) -> BatchOutcome:
         if len(items) == 1:
-            self._commit_quarantine(items[0], rejection)
-            outcome = BatchOutcome(messages_quarantined=1)
+            dropped = self._commit_quarantine(items[0], rejection)
+            outcome = BatchOutcome(messages_quarantined=1, payloads_dropped=dropped)
             outcome.quarantined[rejection.reason.value] += 1
             return outcome
         self._report(CommitEvent("split", logging.WARNING, rejection.detail))
@@ -117,12 +119,11 @@ class BatchCommitter:
 
     def _commit_quarantine(
         self, item: ParsedMessage | RejectedMessage, rejection: Rejection
-    ) -> None:
+    ) -> int:
         delay = 0.25
         while True:
             try:
-                quarantine_whole(self._connection(), item, rejection)
-                return
+                return quarantine_whole(self._connection(), item, rejection, self._budget)
             except psycopg.Error as exc:
                 self._report(CommitEvent("retry", logging.WARNING, f"quarantine: {exc}"))
             self._drop_connection()

@@ -154,6 +154,7 @@ class BatchOutcome:
     messages_duplicate: int = 0
     messages_quarantined: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    payloads_dropped: int = 0  # quarantined payloads over their device's allowance, not kept
 
     def merge(self, other: BatchOutcome) -> None:
         """merge adds another outcome's counts to this one (used when a batch is split)."""
@@ -162,3 +163,4 @@ class BatchOutcome:
         self.messages_duplicate += other.messages_duplicate
         self.messages_quarantined += other.messages_quarantined
         self.quarantined.update(other.quarantined)
+        self.payloads_dropped += other.payloads_dropped
