@@ -16,7 +16,7 @@ import psycopg
 import pytest
 
 from devices import BrokerAddress, DevicePublisher, Outgoing
-from ingest import Delivery, ParsedMessage, ParseLimits, parse_message
+from ingest import Delivery, ParsedMessage, ParseLimits, QuarantineBudget, parse_message
 from tests.conftest import enrol
 from tests.support.pipeline import (
     INGEST_PASSWORD,
@@ -158,7 +158,9 @@ def test_hostile_traffic_gives_one_outcome_per_message_and_no_crash(
     assert min(want.values()) > 50
 
     address = BrokerAddress("127.0.0.1", broker.port, "5", password_for=device_password)
-    with running_worker(ingest_config(database_url, broker.port)) as worker:
+    # An allowance large enough to keep every payload: the versions are compared below.
+    config = ingest_config(database_url, broker.port, quarantine_budget=QuarantineBudget(10**9))
+    with running_worker(config) as worker:
         with DevicePublisher(address, DEVICES) as devices:
             devices.publish(traffic)
 
@@ -173,14 +175,35 @@ def test_hostile_traffic_gives_one_outcome_per_message_and_no_crash(
         restarts = worker.commit_restarts
         restart_metric = worker.metrics.snapshot()["homecare_ingest_commit_restarts_total"]
 
-    assert outcome == want  # one outcome each: nothing lost, nothing counted twice
+    # Two committers (or two workers) may commit two versions of one msg_id in either order:
+    # whichever claims the id first is stored, and every other version — exact resends of the
+    # loser included — goes to quarantine. So per class the counts may trade places; in total,
+    # and in new messages, they may not.
+    assert sum(outcome.values()) == len(traffic)  # one outcome each: nothing lost or doubled
+    assert outcome["new"] == want["new"]
+    assert outcome["quarantined"] >= want["quarantined"] - want["duplicate"]
     assert restarts == 0 and restart_metric == 0
     row = db.execute(
         "SELECT (SELECT count(*) FROM readings), (SELECT count(*) FROM ingested_messages),"
         " (SELECT count(*) FROM quarantine_reasons WHERE reading_index IS NULL)"
     ).fetchone()
-    assert row == (want_readings, want["new"], want["quarantined"])
-    conflicts = db.execute(
-        "SELECT count(*) FROM quarantine WHERE reason = 'conflicting_duplicate'"
-    ).fetchone()
-    assert conflicts is not None and conflicts[0] > 20
+    assert row == (want_readings, want["new"], outcome["quarantined"])
+    # Every version of a reused msg_id is kept: the one stored, the others in quarantine.
+    stored = dict(
+        db.execute(
+            "SELECT device_id || '/' || msg_id, value FROM readings WHERE type = 'heart_rate'"
+        ).fetchall()
+    )
+    kept = {
+        bytes(payload)
+        for (payload,) in db.execute(
+            "SELECT payload FROM quarantine WHERE reason = 'conflicting_duplicate'"
+        )
+    }
+    assert len(kept) > 20
+    for item in traffic:
+        name = f"{item.device_id}/{item.msg_id}"
+        if item.payload in kept or name not in stored:
+            continue
+        value = json.loads(item.payload)["readings"][0]["value"]
+        assert stored[name] == value, f"a version of {name} was lost"
