@@ -35,6 +35,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -147,6 +148,29 @@ def bulk_load(url: str, plan: Callable[[], Iterator[Outgoing]]) -> tuple[float, 
         return time.perf_counter() - started, len(rows)
 
 
+def with_bad_offsets(messages: Iterator[Outgoing], total: int, bad: int) -> Iterator[Outgoing]:
+    """with_bad_offsets gives ``bad`` messages, spread evenly, a UTC offset that Python's
+    ``fromisoformat`` takes and PostgreSQL's timestamptz input refuses (alternately ``+23:59``
+    and ``+05:30:15.123456``): hostile input that must cost one message, not the batch."""
+    every = total // bad if bad else 0
+    offsets = ("+23:59", "+05:30:15.123456")
+    for index, item in enumerate(messages):
+        if every and index % every == every // 2 and index // every < bad:
+            offset = offsets[(index // every) % 2]
+            item = replace(item, payload=item.payload.replace(b'Z"', offset.encode() + b'"'))
+        yield item
+
+
+def expected_readings(plan: Callable[[], Iterator[Outgoing]]) -> int:
+    """expected_readings is how many readings of the plan the parser accepts (the drain's end)."""
+    now = datetime.now(UTC)
+    return sum(
+        len(getattr(parse_message(Delivery(item.topic, item.payload, now), ParseLimits()),
+                    "readings", ()))
+        for item in plan()
+    )  # fmt: skip
+
+
 def worker_drain(
     url: str, port: int, target: int, receive_maximum: int, client_id: str = "bench-worker"
 ) -> tuple[float, float, int]:
@@ -256,6 +280,13 @@ def main() -> int:
         " round's own ratio (this machine's speed drifts by a quarter between minutes)",
     )
     parser.add_argument(
+        "--bad-offsets",
+        type=int,
+        default=0,
+        help="give this many messages, spread evenly, a time offset PostgreSQL's text input"
+        " refuses (+23:59, +05:30:15.123456)",
+    )
+    parser.add_argument(
         "--with-rules",
         action="store_true",
         help="also drain the same backlog with a rules worker (homecare rules) running",
@@ -271,11 +302,12 @@ def main() -> int:
 
     # The simulator's BP cuffs (devices/sim): per-patient baselines, daily rhythm, device noise.
     def plan() -> Iterator[Outgoing]:
-        return cuff_messages(
+        messages = cuff_messages(
             devices, args.messages, since + timedelta(days=1), timedelta(seconds=10), seed=42
         )
+        return with_bad_offsets(messages, args.messages, args.bad_offsets)
 
-    readings = 3 * args.messages
+    readings = expected_readings(plan)
     rounds: list[tuple[float, float, float, int, int]] = []  # subscriber, worker, MB, in table
     with_rules: list[tuple[float, float, int]] = []  # per round: readings/s, catch-up s, findings
     with tempfile.TemporaryDirectory(prefix="hc-bench-") as work:
@@ -300,7 +332,7 @@ def main() -> int:
                     report = publisher.publish(plan())
                 print(
                     f"round {number + 1}: queued {report.published:,} messages ({readings:,}"
-                    f" readings) in {report.seconds:.1f} s",
+                    f" readings to store) in {report.seconds:.1f} s",
                     flush=True,
                 )
                 seconds, counted = counting_subscriber(

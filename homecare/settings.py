@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     ingest_max_payload_bytes: int = Field(default=64 * 1024, ge=1024)
     ingest_max_future_skew_s: int = Field(default=300, ge=0)
     ingest_max_age_days: int = Field(default=400, ge=1)
+    # Raw bytes of refused messages kept per device and clock hour; past it the reasons and the
+    # size are kept, not the payload (counted in homecare_ingest_quarantine_payloads_dropped).
+    ingest_quarantine_device_hourly_bytes: int = Field(default=1024 * 1024, ge=0)
     ingest_metrics_port: int = Field(default=0, ge=0, le=65535)
     ingest_stats_interval_s: float = Field(default=10.0, gt=0)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homecare.settings import Settings
-from ingest import IngestConfig, MqttConfig, ParseLimits, parse_mqtt_url
+from ingest import IngestConfig, MqttConfig, ParseLimits, QuarantineBudget, parse_mqtt_url
 
 if TYPE_CHECKING:
     from alerts import AlertsConfig
@@ -63,6 +63,7 @@ def ingest_config(
             max_future_skew=timedelta(seconds=settings.ingest_max_future_skew_s),
             max_age=timedelta(days=settings.ingest_max_age_days),
         ),
+        quarantine_budget=QuarantineBudget(settings.ingest_quarantine_device_hourly_bytes),
         batch_max_messages=settings.ingest_batch_max_messages,
         batch_max_wait_s=settings.ingest_batch_max_wait_ms / 1000,
         connect_timeout_s=settings.connect_timeout_s,

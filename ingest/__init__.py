@@ -19,7 +19,7 @@ from ingest.model import (
 from ingest.mqtt import READINGS_TOPIC, MqttConfig, parse_mqtt_url
 from ingest.parse import ParseLimits, device_id_from_topic, parse_message
 from ingest.worker import IngestConfig, IngestWorker
-from ingest.writer import write_batch
+from ingest.writer import QuarantineBudget, write_batch
 
 __all__ = [
     "READINGS_TOPIC",
@@ -34,6 +34,7 @@ __all__ = [
     "MqttConfig",
     "ParseLimits",
     "ParsedMessage",
+    "QuarantineBudget",
     "QuarantineReason",
     "Reading",
     "RejectedMessage",

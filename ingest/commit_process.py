@@ -17,6 +17,12 @@ keeps it, and msg_id de-duplication makes a redelivery harmless":
 
 - the child dies (killed, out of memory, a bug): the parent starts a new one and sends it every
   batch still in flight, in order; what the dead one had committed comes back as duplicates;
+- a message that kills the child every time (a poison message the parser and writer did not
+  catch): every batch uncommitted at a death takes a strike, and while any has one, batches are
+  sent one at a time, so the next death names its batch. A batch with two strikes is split in
+  halves (each starting with one strike) until the message is alone; alone with two strikes,
+  it is quarantined as ``ingest_crash`` without being parsed, and every other message of the
+  batch is stored. A batch of N messages costs about 2 + log2(N) restarts, not an endless loop;
 - the parent dies: the child reads end-of-file on its pipe and exits; the broker redelivers;
 - stop while the database is down: the parent asks the child to stop (SIGTERM), the child
   abandons its retry loop, and the batches in flight stay unacknowledged.
@@ -44,8 +50,9 @@ from multiprocessing.connection import Connection
 from typing import Any, NamedTuple
 
 from ingest.committer import BatchCommitter, CommitEvent, Stopping
-from ingest.model import Delivery, ParsedMessage, RejectedMessage
-from ingest.parse import ParseLimits, parse_message
+from ingest.model import Delivery, ParsedMessage, QuarantineReason, RejectedMessage, Rejection
+from ingest.parse import ParseLimits, device_id_from_topic, parse_message
+from ingest.writer import QuarantineBudget
 
 __all__ = ["CommitProcess", "CommitSummary"]
 
@@ -66,13 +73,38 @@ class CommitSummary(NamedTuple):
     messages_quarantined: int
     readings_stored: int
     quarantined: dict[str, int]
+    payloads_dropped: int = 0
+
+    def merged(self, other: CommitSummary) -> CommitSummary:
+        """merged adds the counts of another part of the same batch."""
+        reasons = dict(self.quarantined)
+        for reason, n in other.quarantined.items():
+            reasons[reason] = reasons.get(reason, 0) + n
+        return CommitSummary(
+            self.messages_new + other.messages_new,
+            self.messages_duplicate + other.messages_duplicate,
+            self.messages_quarantined + other.messages_quarantined,
+            self.readings_stored + other.readings_stored,
+            reasons,
+            self.payloads_dropped + other.payloads_dropped,
+        )
+
+
+@dataclass
+class _Part:
+    """_Part is a run of a batch's messages sent to the child as one unit."""
+
+    wire: _Wire
+    strikes: int = 0  # child deaths while it was sent and uncommitted
+    sent: bool = False
+    summary: CommitSummary | None = None
 
 
 @dataclass
 class _InFlight:
     deliveries: list[Delivery]
-    wire: _Wire
     sent_at: float
+    parts: list[int]  # part ids, in message order; a split replaces one by its halves
     summary: CommitSummary | None = None  # set when committed, possibly before older batches
 
 
@@ -95,9 +127,11 @@ class CommitProcess:
         on_committed: Committed,
         on_event: Callable[[CommitEvent], None],
         start_timeout_s: float = 60.0,
+        budget: QuarantineBudget | None = None,
     ) -> None:
         self._url = database_url
         self._limits = limits
+        self._budget = budget or QuarantineBudget()
         self._on_committed = on_committed
         self._on_event = on_event
         self._start_timeout_s = start_timeout_s
@@ -105,7 +139,10 @@ class CommitProcess:
         self._process: Any = None  # multiprocessing's SpawnProcess (untyped in typeshed)
         self._pipe: Connection | None = None
         self._inflight: OrderedDict[int, _InFlight] = OrderedDict()
+        self._parts: dict[int, tuple[int, _Part]] = {}  # part id -> (batch seq, part)
         self._next_seq = 0
+        self._next_part = 0
+        self._restarts = 0
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._closing = threading.Event()
@@ -117,6 +154,11 @@ class CommitProcess:
         """pid is the child's process id (for operators and tests), None when none runs."""
         process = self._process
         return process.pid if process is not None else None
+
+    @property
+    def restarts(self) -> int:
+        """restarts counts the children that died and were replaced since ``start``."""
+        return self._restarts
 
     @property
     def in_flight(self) -> int:
@@ -146,12 +188,9 @@ class CommitProcess:
                     raise Stopping
                 self._changed.wait(0.1)
             seq, self._next_seq = self._next_seq, self._next_seq + 1
-            self._inflight[seq] = _InFlight(deliveries, wire, time.perf_counter())
-            # A dead child fails this send; the reader thread sees the same death and resends
-            # everything uncommitted, this batch included, to the next child.
-            with contextlib.suppress(OSError):
-                if self._pipe is not None:
-                    self._pipe.send((seq, wire))
+            self._inflight[seq] = _InFlight(deliveries, time.perf_counter(), [])
+            self._add_parts(seq, [_Part(wire)])
+            self._pump()
 
     def close(self, grace_s: float = 5.0) -> None:
         """close lets the batches in flight commit (up to ``grace_s``, unless the database is
@@ -188,7 +227,7 @@ class CommitProcess:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_child_main,
-            args=(child_end, self._url, self._limits),
+            args=(child_end, self._url, self._limits, self._budget),
             name="homecare-ingest-commit",
             daemon=True,
         )
@@ -215,8 +254,8 @@ class CommitProcess:
                 self._replace_child()
                 continue
             if kind == "done":
-                seq, counts = value
-                for batch in self._committed_in_order(seq, CommitSummary(*counts)):
+                part_id, counts = value
+                for batch in self._committed_in_order(part_id, CommitSummary(*counts)):
                     assert batch.summary is not None
                     seconds = time.perf_counter() - batch.sent_at
                     try:
@@ -228,13 +267,25 @@ class CommitProcess:
                     self._troubled = True
                 self._on_event(value)
 
-    def _committed_in_order(self, seq: int, summary: CommitSummary) -> list[_InFlight]:
-        """_committed_in_order records a commit and returns the batches now acknowledgeable:
-        the oldest ones, up to the first still uncommitted."""
+    def _committed_in_order(self, part_id: int, summary: CommitSummary) -> list[_InFlight]:
+        """_committed_in_order records a part's commit and returns the batches now
+        acknowledgeable: the oldest ones, up to the first still uncommitted."""
         ready = []
         with self._changed:
-            self._inflight[seq].summary = summary
+            seq, part = self._parts[part_id]
+            part.summary = summary
             self._troubled = False
+            batch = self._inflight[seq]
+            summaries = [self._parts[p][1].summary for p in batch.parts]
+            if all(s is not None for s in summaries):
+                total = summaries[0]
+                assert total is not None
+                for other in summaries[1:]:
+                    assert other is not None
+                    total = total.merged(other)
+                batch.summary = total
+                for p in batch.parts:
+                    del self._parts[p]
             while self._inflight:
                 oldest = next(iter(self._inflight.values()))
                 if oldest.summary is None:
@@ -242,19 +293,91 @@ class CommitProcess:
                 ready.append(self._inflight.popitem(last=False)[1])
             if ready:
                 self._changed.notify_all()
+            self._pump()
         return ready
+
+    def _add_parts(self, seq: int, parts: list[_Part], instead_of: int | None = None) -> None:
+        """_add_parts files ``parts`` under batch ``seq``, in place of part ``instead_of``."""
+        ids = []
+        for part in parts:
+            part_id, self._next_part = self._next_part, self._next_part + 1
+            self._parts[part_id] = (seq, part)
+            ids.append(part_id)
+        batch = self._inflight[seq]
+        if instead_of is None:
+            batch.parts.extend(ids)
+        else:
+            at = batch.parts.index(instead_of)
+            batch.parts[at : at + 1] = ids
+            del self._parts[instead_of]
+
+    def _unfinished(self) -> list[tuple[int, int, _Part]]:
+        """_unfinished lists (batch seq, part id, part) not yet committed, in message order."""
+        return [
+            (seq, part_id, part)
+            for seq, batch in self._inflight.items()
+            if batch.summary is None
+            for part_id in batch.parts
+            if (part := self._parts[part_id][1]).summary is None
+        ]
+
+    def _pump(self) -> None:
+        """_pump sends the child what it may have now. Holds the lock.
+
+        Normally every part goes at once. While a part has a strike (it was uncommitted when a
+        child died), parts go one at a time, so that a death is charged to the one part that
+        caused it; a part with two strikes is split before it goes, or, alone, quarantined.
+        """
+        if self._pipe is None:
+            return
+        unfinished = self._unfinished()
+        careful = any(part.strikes for _, _, part in unfinished)
+        for seq, part_id, part in unfinished:
+            if part.sent:
+                if careful:
+                    return
+                continue
+            mode = "write"
+            if part.strikes >= 2 and len(part.wire) > 1:
+                half = len(part.wire) // 2
+                halves = [_Part(part.wire[:half], 1), _Part(part.wire[half:], 1)]
+                self._add_parts(seq, halves, instead_of=part_id)
+                self._on_event(
+                    CommitEvent(
+                        "split",
+                        logging.WARNING,
+                        f"a batch of {len(part.wire)} message(s) was uncommitted at"
+                        f" {part.strikes} deaths of the commit process; trying it in halves",
+                    )
+                )
+                self._pump()
+                return
+            if part.strikes >= 2:
+                mode = "crash"
+            part.sent = True
+            with contextlib.suppress(OSError):  # a dead child: the reader thread resends
+                self._pipe.send((part_id, part.wire, mode))
+            if careful:
+                return
 
     def _replace_child(self) -> None:
         """_replace_child starts a new child after a death and resends what was in flight."""
         delay = 0.25
         with self._changed:
             reason = self._reap()
+            self._restarts += 1
+            resent = set()
+            for seq, _, part in self._unfinished():
+                if part.sent:  # what the dead child committed stays committed
+                    part.strikes += 1
+                    part.sent = False
+                resent.add(seq)
         self._on_event(
             CommitEvent(
                 "restart",
                 logging.ERROR,
                 f"commit process ended ({reason}); starting a new one and resending"
-                f" {sum(1 for b in self._inflight.values() if b.summary is None)} batch(es)",
+                f" {len(resent)} batch(es)",
             )
         )
         while not self._closing.wait(delay):
@@ -265,11 +388,7 @@ class CommitProcess:
                     self._on_event(CommitEvent("restart", logging.ERROR, str(exc)))
                     delay = min(delay * 2, _MAX_BACKOFF_S)
                     continue
-                for seq, batch in self._inflight.items():
-                    if batch.summary is None:  # what the dead child committed stays committed
-                        with contextlib.suppress(OSError):
-                            if self._pipe is not None:
-                                self._pipe.send((seq, batch.wire))
+                self._pump()
                 return
 
     def _reap(self) -> str:
@@ -289,7 +408,23 @@ class CommitProcess:
         return f"exit code {code}"
 
 
-def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> None:
+def _crashed(delivery: Delivery) -> RejectedMessage:
+    """_crashed is the quarantine of a message that killed the commit process, unparsed: it is
+    parsing or writing it that kills, so it only goes to quarantine, as raw bytes."""
+    return RejectedMessage(
+        delivery,
+        device_id_from_topic(delivery.topic),
+        None,
+        Rejection(
+            QuarantineReason.INGEST_CRASH,
+            "the commit process died each time it handled this message; quarantined unparsed",
+        ),
+    )
+
+
+def _child_main(
+    pipe: Connection, database_url: str, limits: ParseLimits, budget: QuarantineBudget
+) -> None:
     """_child_main serves batches until told to stop or the parent is gone.
 
     The main thread reads and parses; each writer thread commits on its own connection and
@@ -318,7 +453,7 @@ def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> Non
     parsed: queue.Queue[tuple[int, list[ParsedMessage | RejectedMessage]] | None] = queue.Queue(
         maxsize=1
     )
-    committers = [BatchCommitter(database_url, stop, report) for _ in range(_WRITERS)]
+    committers = [BatchCommitter(database_url, stop, report, budget) for _ in range(_WRITERS)]
 
     def write(committer: BatchCommitter) -> None:
         try:
@@ -331,6 +466,7 @@ def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> Non
                     outcome.messages_quarantined,
                     len(outcome.stored),
                     dict(outcome.quarantined),
+                    outcome.payloads_dropped,
                 )
                 send(("done", (seq, counts)))
         except (Stopping, BrokenPipeError, EOFError):
@@ -362,8 +498,11 @@ def _child_main(pipe: Connection, database_url: str, limits: ParseLimits) -> Non
             message = pipe.recv()  # EOFError when the parent is gone
             if message is None:
                 break
-            seq, wire = message
-            put((seq, [parse_message(Delivery(*fields), limits) for fields in wire]))
+            part_id, wire, mode = message
+            if mode == "crash":
+                put((part_id, [_crashed(Delivery(*fields)) for fields in wire]))
+            else:
+                put((part_id, [parse_message(Delivery(*fields), limits) for fields in wire]))
         # Asked to finish: let the writers commit what they have, then end. Asked to stop
         # (SIGTERM): end now; transactions under way roll back, their batches unacknowledged.
         if all(put(None) for _ in writers):

@@ -7,6 +7,9 @@ Parsed messages in, one transaction out. Failure handling is the point:
   every message and MQTT flow control stops it sending more;
 - a batch the database refuses (a data or integrity error) is split to find the one message
   responsible, which goes to quarantine as ``rejected_by_store`` while the rest are stored;
+- a batch whose writing raises anything else (a bug met by one odd message) is split the same
+  way, and the message goes to quarantine as ``ingest_error``: one message must not stop every
+  device's ingest;
 - an unexpected database error (a bug, a missing table) is reported and retried like a transient
   one: messages stay safe in the broker until an operator fixes it, nothing is quarantined by
   mistake and nothing is lost.
@@ -34,7 +37,7 @@ from ingest.model import (
     RejectedMessage,
     Rejection,
 )
-from ingest.writer import quarantine_whole, write_batch
+from ingest.writer import QuarantineBudget, quarantine_whole, write_batch
 
 __all__ = ["BatchCommitter", "CommitEvent", "Stopping"]
 
@@ -61,8 +64,10 @@ class BatchCommitter:
         database_url: str,
         stop: threading.Event,
         report: Callable[[CommitEvent], None],
+        budget: QuarantineBudget | None = None,
     ) -> None:
         self._url = database_url
+        self._budget = budget
         self._stop = stop
         self._report = report
         self._conn: psycopg.Connection[Any] | None = None
@@ -79,11 +84,18 @@ class BatchCommitter:
         delay = 0.25
         while True:
             try:
-                return write_batch(self._connection(), items)
+                return write_batch(self._connection(), items, self._budget)
             except psycopg.Error as exc:
                 error = store.classify(exc)
+            except Exception as exc:  # not the database's doing: this input met a bug
+                return self._isolate(items, _write_failed(exc))
             if isinstance(error, store.Rejected):
-                return self._isolate(items, error)
+                return self._isolate(
+                    items,
+                    Rejection(
+                        QuarantineReason.REJECTED_BY_STORE, f"SQLSTATE {error.sqlstate}: {error}"
+                    ),
+                )
             self._drop_connection()
             level = logging.WARNING if isinstance(error, store.RetryLater) else logging.ERROR
             self._report(CommitEvent("retry", level, str(error)))
@@ -92,18 +104,14 @@ class BatchCommitter:
             delay = min(delay * 2, _MAX_BACKOFF_S)
 
     def _isolate(
-        self, items: list[ParsedMessage | RejectedMessage], error: store.Rejected
+        self, items: list[ParsedMessage | RejectedMessage], rejection: Rejection
     ) -> BatchOutcome:
         if len(items) == 1:
-            item = items[0]
-            rejection = Rejection(
-                QuarantineReason.REJECTED_BY_STORE, f"SQLSTATE {error.sqlstate}: {error}"
-            )
-            self._commit_quarantine(item, rejection)
-            outcome = BatchOutcome(messages_quarantined=1)
+            dropped = self._commit_quarantine(items[0], rejection)
+            outcome = BatchOutcome(messages_quarantined=1, payloads_dropped=dropped)
             outcome.quarantined[rejection.reason.value] += 1
             return outcome
-        self._report(CommitEvent("split", logging.WARNING, str(error)))
+        self._report(CommitEvent("split", logging.WARNING, rejection.detail))
         outcome = BatchOutcome()
         for item in items:
             outcome.merge(self._write([item]))
@@ -111,12 +119,11 @@ class BatchCommitter:
 
     def _commit_quarantine(
         self, item: ParsedMessage | RejectedMessage, rejection: Rejection
-    ) -> None:
+    ) -> int:
         delay = 0.25
         while True:
             try:
-                quarantine_whole(self._connection(), item, rejection)
-                return
+                return quarantine_whole(self._connection(), item, rejection, self._budget)
             except psycopg.Error as exc:
                 self._report(CommitEvent("retry", logging.WARNING, f"quarantine: {exc}"))
             self._drop_connection()
@@ -139,3 +146,8 @@ class BatchCommitter:
             with contextlib.suppress(psycopg.Error):
                 self._conn.close()
             self._conn = None
+
+
+def _write_failed(exc: Exception) -> Rejection:
+    detail = f"writing failed: {type(exc).__name__}: {exc}"
+    return Rejection(QuarantineReason.INGEST_ERROR, detail[:300])

@@ -34,6 +34,12 @@ class IngestMetrics:
             ["reason"],
             registry=r,
         )
+        self.quarantine_payloads_dropped = Counter(
+            "homecare_ingest_quarantine_payloads_dropped",
+            "Quarantined messages whose payload was not kept: their device had spent its hourly"
+            " allowance (HOMECARE_INGEST_QUARANTINE_DEVICE_HOURLY_BYTES)",
+            registry=r,
+        )
         self.batch_seconds = Histogram(
             "homecare_ingest_batch_seconds",
             "Time from handing a batch to the commit process to its commit",

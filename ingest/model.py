@@ -31,7 +31,14 @@ __all__ = [
 
 
 class QuarantineReason(StrEnum):
-    """QuarantineReason is the stable, machine-readable code stored with quarantined input."""
+    """QuarantineReason is the stable, machine-readable code stored with quarantined input.
+
+    The last three are defences rather than verdicts on the input: ``conflicting_duplicate``
+    keeps a message whose msg_id was already stored with other bytes (a device bug must not
+    lose data silently); ``ingest_error`` is a message whose parsing or writing raised;
+    ``ingest_crash`` one that killed the commit process repeatedly and was isolated by
+    splitting its batch.
+    """
 
     OVERSIZE = "oversize"
     BAD_TOPIC = "bad_topic"
@@ -48,6 +55,9 @@ class QuarantineReason(StrEnum):
     TOO_OLD = "too_old"
     DUPLICATE_READING = "duplicate_reading"
     REJECTED_BY_STORE = "rejected_by_store"
+    CONFLICTING_DUPLICATE = "conflicting_duplicate"
+    INGEST_ERROR = "ingest_error"
+    INGEST_CRASH = "ingest_crash"
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,7 @@ class BatchOutcome:
     messages_duplicate: int = 0
     messages_quarantined: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
+    payloads_dropped: int = 0  # quarantined payloads over their device's allowance, not kept
 
     def merge(self, other: BatchOutcome) -> None:
         """merge adds another outcome's counts to this one (used when a batch is split)."""
@@ -152,3 +163,4 @@ class BatchOutcome:
         self.messages_duplicate += other.messages_duplicate
         self.messages_quarantined += other.messages_quarantined
         self.quarantined.update(other.quarantined)
+        self.payloads_dropped += other.payloads_dropped

@@ -7,6 +7,10 @@ message; a problem with one reading (unknown type, bad unit, implausible value, 
 refuses only that reading, and the others are stored. A BP cuff's good blood pressure is not
 thrown away because its heart-rate sensor glitched — and the glitch is still kept, in
 quarantine, with its reason.
+
+Whatever the bytes, ``parse_message`` returns; it never raises. A check that raises anyway (a
+bug, or an input nobody thought of) refuses the message as ``ingest_error`` with the exception's
+type: one hostile message must not stop the commit process that parses every device's messages.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import catalogue
+from ingest.event_time import BadTime, parse_time
 from ingest.model import (
     Delivery,
     DeviceReading,
@@ -60,7 +65,19 @@ def device_id_from_topic(topic: str) -> str | None:
 
 
 def parse_message(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | RejectedMessage:
-    """parse_message validates one delivery against the v1 contract."""
+    """parse_message validates one delivery against the v1 contract; it never raises."""
+    try:
+        return _parse(delivery, limits)
+    except Exception as exc:  # the contract: every message ends stored or quarantined
+        return RejectedMessage(
+            delivery,
+            device_id_from_topic(delivery.topic),
+            None,
+            Rejection(QuarantineReason.INGEST_ERROR, f"parser failed: {_describe(exc)}"),
+        )
+
+
+def _parse(delivery: Delivery, limits: ParseLimits) -> ParsedMessage | RejectedMessage:
     device_id = device_id_from_topic(delivery.topic)
 
     def refuse(reason: QuarantineReason, detail: str, msg_id: str | None = None) -> RejectedMessage:
@@ -171,12 +188,18 @@ def _checked_reading(
         raise _Refused(QuarantineReason.SCHEMA, "type, unit and time must be strings")
     if type(value) is not int and type(value) is not float:  # bool is refused too
         raise _Refused(QuarantineReason.SCHEMA, "value must be a number")
-    original = float(value)
+    try:
+        original = float(value)
+    except OverflowError:  # an integer of 309 digits or more
+        raise _Refused(
+            QuarantineReason.IMPLAUSIBLE_VALUE, "value is too large for a double-precision number"
+        ) from None
     if not math.isfinite(original):
         raise _Refused(QuarantineReason.SCHEMA, "value must be finite")
-    time = _parse_time(raw_time)
-    if time is None:
-        raise _Refused(QuarantineReason.SCHEMA, "time must be RFC 3339 with an offset")
+    try:
+        time = parse_time(raw_time)
+    except BadTime as exc:
+        raise _Refused(QuarantineReason.SCHEMA, str(exc)) from None
     kind = _TYPES.get(type_name)
     if kind is None:
         raise _Refused(QuarantineReason.UNKNOWN_TYPE, f"unknown type {_clip(type_name)!r}")
@@ -216,19 +239,8 @@ def _checked_reading(
     )
 
 
-def _parse_time(raw: str) -> datetime | None:
-    # RFC 3339 requires the date-time separator and an offset; fromisoformat alone would also
-    # take a bare date or a naive time, which are ambiguous for a measurement.
-    if len(raw) < 20 or raw[10] not in "Tt ":
-        return None
-    try:
-        parsed = datetime.fromisoformat(raw)  # takes "Z" since Python 3.11
-    except ValueError:
-        try:  # RFC 3339 also allows lower-case "t" and "z"
-            parsed = datetime.fromisoformat(raw.upper())
-        except ValueError:
-            return None
-    return parsed if parsed.tzinfo is not None else None
+def _describe(exc: BaseException) -> str:
+    return _clip(f"{type(exc).__name__}: {_first_line(exc)}", 200)
 
 
 def _refuse_constant(name: str) -> float:

@@ -22,6 +22,7 @@ from ingest.metrics import IngestMetrics
 from ingest.model import Delivery
 from ingest.mqtt import MqttConfig, MqttSource
 from ingest.parse import ParseLimits
+from ingest.writer import QuarantineBudget
 
 __all__ = ["IngestConfig", "IngestWorker"]
 
@@ -35,6 +36,7 @@ class IngestConfig:
     database_url: str
     mqtt: MqttConfig
     limits: ParseLimits = field(default_factory=ParseLimits)
+    quarantine_budget: QuarantineBudget = field(default_factory=QuarantineBudget)
     batch_max_messages: int = 1000
     batch_max_wait_s: float = 0.05
     connect_timeout_s: float = 20.0
@@ -56,6 +58,7 @@ class IngestWorker:
             self._on_committed,
             self._on_commit_event,
             config.connect_timeout_s,
+            config.quarantine_budget,
         )
         self._stop = threading.Event()
 
@@ -63,6 +66,11 @@ class IngestWorker:
     def commit_pid(self) -> int | None:
         """commit_pid is the process id of the child that writes to the database."""
         return self._committer.pid
+
+    @property
+    def commit_restarts(self) -> int:
+        """commit_restarts counts the commit processes that died and were replaced."""
+        return self._committer.restarts
 
     def run(self, stop: threading.Event | None = None) -> None:
         """run serves until ``stop`` is set; raises StoreUnavailable/BrokerUnavailable at start."""
@@ -138,6 +146,7 @@ class IngestWorker:
         self.metrics.messages.labels("duplicate").inc(outcome.messages_duplicate)
         self.metrics.messages.labels("quarantined").inc(outcome.messages_quarantined)
         self.metrics.readings_stored.inc(outcome.readings_stored)
+        self.metrics.quarantine_payloads_dropped.inc(outcome.payloads_dropped)
         for reason, count in outcome.quarantined.items():
             self.metrics.quarantined.labels(reason).inc(count)
 

@@ -259,3 +259,61 @@ def test_a_batch_committed_early_waits_for_the_older_one(
         blocker.rollback()
     summaries = recorder.wait_committed(2)
     assert [s.messages_new for s in summaries] == [1, 2]
+
+
+def test_a_message_that_kills_the_child_each_time_is_isolated_by_halving_its_batch(
+    db: psycopg.Connection[Any], database_url: str, process_for: Any
+) -> None:
+    """A real crash, as the kernel's OOM killer would deal it: whenever the child is writing
+    message m-5 (a trigger holds that insert), it is SIGKILLed. Without isolation the batch is
+    resent and kills the next child forever, and no device's reading is stored meanwhile."""
+    enrol(db, "cuff-1")
+    db.execute(
+        "CREATE FUNCTION hold_poison() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN IF NEW.msg_id = 'm-5' THEN PERFORM pg_sleep(60); END IF; RETURN NEW; END $$"
+    )
+    db.execute(
+        "CREATE TRIGGER hold_poison BEFORE INSERT ON ingested_messages"
+        " FOR EACH ROW EXECUTE FUNCTION hold_poison()"
+    )
+    process, recorder = process_for(database_url)
+    done = threading.Event()
+    kills: list[int] = []
+
+    def kill_whoever_writes_the_poison() -> None:
+        with psycopg.connect(database_url, autocommit=True) as watch:
+            while not done.wait(0.05):
+                held = watch.execute(
+                    "SELECT pid FROM pg_stat_activity WHERE wait_event = 'PgSleep'"
+                    " AND application_name = 'homecare-ingest'"
+                ).fetchall()
+                child = process.pid
+                if held and child is not None and child not in kills:
+                    os.kill(child, signal.SIGKILL)
+                    kills.append(child)
+                for (backend,) in held:  # frees the dead child's locks at once
+                    watch.execute("SELECT pg_terminate_backend(%s)", (backend,))
+
+    killer = threading.Thread(target=kill_whoever_writes_the_poison, daemon=True)
+    killer.start()
+    try:
+        process.submit([delivery("cuff-1", f"m-{i}") for i in range(1, 9)], threading.Event())
+        (summary,) = recorder.wait_committed(1, timeout_s=120)
+    finally:
+        done.set()
+        killer.join(10)
+
+    assert summary == CommitSummary(
+        messages_new=7,
+        messages_duplicate=0,
+        messages_quarantined=1,
+        readings_stored=7,
+        quarantined={"ingest_crash": 1},
+    )
+    stored = db.execute("SELECT msg_id FROM readings ORDER BY msg_id").fetchall()
+    assert [m for (m,) in stored] == [f"m-{i}" for i in (1, 2, 3, 4, 6, 7, 8)]
+    (reason, payload) = db.execute("SELECT reason, payload FROM quarantine").fetchone()
+    assert reason == "ingest_crash" and b'"m-5"' in bytes(payload)
+    # 8 messages: two deaths for the whole batch, then one per halving (4, 2, 1).
+    assert len(kills) == process.restarts == 5
+    assert recorder.kinds().count("split") == 3

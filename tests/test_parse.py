@@ -182,3 +182,78 @@ def test_plausible_edges_and_skew_edges_are_accepted() -> None:
     )
     assert isinstance(result, ParsedMessage)
     assert len(result.readings) == 3 and result.rejections == ()
+
+
+def test_an_integer_too_large_for_a_float_is_refused_not_raised() -> None:
+    # 10**309 has no double: float() raises OverflowError, which once killed the commit process.
+    payload = b'{"msg_id": "m-1", "readings": [{"type": "heart_rate", "value": 1' + b"0" * 309
+    payload += b', "unit": "/min", "time": "2026-11-26T08:00:05Z"}]}'
+    result = deliver(payload)
+    assert isinstance(result, ParsedMessage)
+    assert [(r.reason, r.reading_index) for r in result.rejections] == [
+        (QuarantineReason.IMPLAUSIBLE_VALUE, 0)
+    ]
+
+
+def test_an_unforeseen_exception_refuses_the_message_instead_of_raising() -> None:
+    class Exploding(bytes):
+        def __len__(self) -> int:
+            raise RuntimeError("boom")
+
+    delivery = Delivery(topic=TOPIC, payload=Exploding(b"{}"), received_at=NOW)
+    result = parse_message(delivery, LIMITS)
+    assert isinstance(result, RejectedMessage)
+    assert result.rejection.reason is QuarantineReason.INGEST_ERROR
+    assert "RuntimeError: boom" in result.rejection.detail
+
+
+@pytest.mark.parametrize(
+    ("time", "utc"),
+    [
+        ("2026-11-26T08:00:05Z", "2026-11-26T08:00:05"),
+        ("2026-11-26t08:00:05z", "2026-11-26T08:00:05"),
+        ("2026-11-26 08:00:05+00:00", "2026-11-26T08:00:05"),
+        ("2026-11-26T08:00:05-00:00", "2026-11-26T08:00:05"),
+        ("2026-11-26T23:59:05+15:59", "2026-11-26T08:00:05"),  # PostgreSQL's largest offset
+        ("2026-11-25T16:01:05-15:59", "2026-11-26T08:00:05"),
+        ("2026-11-26T13:30:05+05:30", "2026-11-26T08:00:05"),
+        ("2026-11-26T08:00:05.1Z", "2026-11-26T08:00:05.100000"),
+        ("2026-11-26T08:00:05.123456789Z", "2026-11-26T08:00:05.123456"),  # truncated to µs
+    ],
+)
+def test_rfc3339_times_within_the_stores_range_are_accepted(time: str, utc: str) -> None:
+    result = deliver(message(reading(time=time)))
+    assert isinstance(result, ParsedMessage) and result.rejections == ()
+    assert result.readings[0].time.astimezone(UTC).replace(tzinfo=None).isoformat() == utc
+
+
+@pytest.mark.parametrize(
+    ("time", "detail"),
+    [
+        ("2026-11-26T08:00:05+16:00", "outside -15:59..+15:59"),
+        ("2026-11-26T08:00:05+23:59", "outside -15:59..+15:59"),
+        ("2026-11-26T08:00:05-23:59", "outside -15:59..+15:59"),
+        ("2026-11-26T08:00:05+05:60", "more than 59 minutes"),
+        ("2026-11-26T08:00:05+05:30:15", "RFC 3339"),  # seconds in an offset
+        ("2026-11-26T08:00:05+05:30:15.123456", "RFC 3339"),
+        ("2026-11-26T08:00:05+0530", "RFC 3339"),
+        ("2026-11-26T08:00:05+05", "RFC 3339"),
+        ("2026-11-26T08:00:05", "RFC 3339"),
+        ("2026-11-26T08:00Z", "RFC 3339"),
+        ("2026-W48-4T08:00:05Z", "RFC 3339"),
+        ("2026-11-26T08:00:05.Z", "RFC 3339"),
+        ("2026-11-26T08:00:05.1234567890Z", "RFC 3339"),
+        ("２０２６-11-26T08:00:05Z", "RFC 3339"),  # full-width digits
+        ("2026-11-26T08:00:60Z", "not a valid date"),  # a leap second
+        ("2026-02-30T08:00:05Z", "not a valid date"),
+        ("2026-11-26T24:00:05Z", "not a valid date"),
+        ("0000-11-26T08:00:05Z", "not a valid date"),
+        ("2026-11-26T08:00:05Z" + " " * 30, "RFC 3339"),
+    ],
+)
+def test_times_the_store_cannot_take_are_refused_by_the_parser(time: str, detail: str) -> None:
+    result = deliver(message(reading(time=time)))
+    assert isinstance(result, ParsedMessage) and result.readings == ()
+    (rejection,) = result.rejections
+    assert rejection.reason is QuarantineReason.SCHEMA
+    assert detail in rejection.detail
