@@ -173,9 +173,10 @@ def test_devices_and_habits_use_other_units_resend_go_offline_and_measure_less()
     assert _resend_share(habits) >= 3 * _resend_share(usual) > 0
     offline = Counter(f["kind"] for f in habits.labels["faults"])["offline"]
     assert offline >= 2 * Counter(f["kind"] for f in usual.labels["faults"])["offline"]
-    # Once a day and later: fewer readings, and almost none in the evening (local time).
+    # Evening, midday and bedtime sessions dropped, the rest later: fewer readings, a first
+    # reading of the day (local time) later.
     assert _readings(habits) < 0.6 * _readings(usual)
-    assert _evening_share(habits) < 0.5 * _evening_share(usual)
+    assert _first_hour(habits) >= _first_hour(usual) + 1.0
 
 
 def _wrong_unit_share(c: Cohort) -> float:
@@ -192,15 +193,16 @@ def _readings(c: Cohort) -> int:
     return sum(len(points) for points in c.series.values())
 
 
-def _evening_share(c: Cohort) -> float:
-    hours = [
-        c.simulation.calendar.day_of(t).start_ms
-        for points in c.series.values()
-        for t, _ in points[:50]
-    ]
-    times = [t for points in c.series.values() for t, _ in points[:50]]
-    late = sum(1 for start, t in zip(hours, times, strict=True) if t - start >= 18 * HOUR_MS)
-    return late / len(times)
+def _first_hour(c: Cohort) -> float:
+    """Median local hour of each patient-day's first reading."""
+    first: dict[tuple[str, int], float] = {}
+    for (patient, _), points in c.series.items():
+        for t, _value in points:
+            day = c.simulation.calendar.day_of(t)
+            hour = (t - day.start_ms) / HOUR_MS
+            key = (patient, day.ordinal)
+            first[key] = min(hour, first.get(key, 24.0))
+    return statistics.median(first.values())
 
 
 def test_varied_draws_each_patient_and_episode_around_the_default() -> None:
