@@ -194,8 +194,8 @@ VARIANTS: Mapping[str, Variant] = MappingProxyType(
             Variant(
                 "devices-and-habits",
                 "other devices and habits: most scales, thermometers and glucometers in lb, °F"
-                " and mg/dL, five times the resends, three times the offline backlogs, every"
-                " session once a day (no evening readings) two hours later and more spread,"
+                " and mg/dL, five times the resends, three times the offline backlogs, no"
+                " evening, midday or bedtime sessions, the rest 1-3 h later and more spread,"
                 " adherence 15 points lower and fading within weeks",
                 session_shift_h=(1.0, 3.0),
                 session_sd=2.0,
