@@ -57,9 +57,14 @@ def cached_cohort(
     seed: int,
     end: datetime,
     build: Callable[[], StoredCohort],
+    variant: str = "default",
 ) -> StoredCohort:
-    """cached_cohort returns the cohort kept in ``directory``, building and keeping it if absent."""
-    name = f"cohort-p{patients}-d{days:g}-s{seed}-{end:%Y%m%dT%H%M%S}-{code_digest()}.pickle"
+    """cached_cohort returns the cohort kept in ``directory``, building and keeping it if absent.
+
+    A simulator variant other than the default is part of the name (the default's names are
+    those of the caches made before variants existed)."""
+    tag = "" if variant == "default" else f"-v{variant}"
+    name = f"cohort-p{patients}-d{days:g}-s{seed}{tag}-{end:%Y%m%dT%H%M%S}-{code_digest()}.pickle"
     path = directory / name
     if path.exists():
         with path.open("rb") as file:

@@ -26,7 +26,7 @@ caught 24 h ahead by any rule.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,6 +43,7 @@ from rules.packs import News2Rule, Pack, Persistence, ThresholdRule
 from rules.repository import load_readings
 
 __all__ = [
+    "AlertSource",
     "EvaluationResult",
     "StoredCohort",
     "StoredPatient",
@@ -139,12 +140,20 @@ class StoredCohort:
     readings: int
 
 
+# A rule set that is not a rule pack (an anomaly detector, or detectors beside packs): given a
+# stored patient and the cohort's labels (for the window only), the alerts it would have raised.
+AlertSource = Callable[[StoredPatient, Labels], Iterable[Alert]]
+_NOTE_KINDS = frozenset({"missing", "adherence"})
+
+
 def store_cohort(
-    admin_url: str, patients: int, days: float, seed: int, end: datetime
+    admin_url: str, patients: int, days: float, seed: int, end: datetime, variant: str = "default"
 ) -> StoredCohort:
-    """store_cohort simulates one labelled cohort, stores it in a fresh database through the
-    ingest code, and reads every patient's readings back as the rules would."""
-    simulation = Simulation(SimConfig(patients=patients, days=days, seed=seed, end=end))
+    """store_cohort simulates one labelled cohort (of a simulator ``variant``), stores it in a
+    fresh database through the ingest code, and reads every patient's readings back as the
+    rules would."""
+    config = SimConfig(patients=patients, days=days, seed=seed, end=end, variant=variant)
+    simulation = Simulation(config)
     name = f"hc_eval_{uuid.uuid4().hex[:10]}"
     url = _create_database(admin_url, name)
     try:
@@ -171,18 +180,31 @@ def store_cohort(
 
 
 def score_cohort(
-    cohort: StoredCohort, candidates: Mapping[str, PackSet] | None = None
+    cohort: StoredCohort, candidates: Mapping[str, PackSet | AlertSource] | None = None
 ) -> EvaluationResult:
-    """score_cohort runs the shipped packs, each candidate pack set, the baselines and the
-    oracle over a stored cohort and scores their alerts against its labels."""
+    """score_cohort runs the shipped packs, each candidate rule set (a pack set, or any other
+    source of alerts), the baselines and the oracle over a stored cohort and scores their
+    alerts against its labels."""
     shipped = load_packs()
-    sets = {"shipped packs": shipped, **(candidates or {}), **baseline_packs(shipped)}
+    sets: dict[str, PackSet | AlertSource] = {
+        "shipped packs": shipped,
+        **(candidates or {}),
+        **baseline_packs(shipped),
+    }
+    notes = {label: _note_rules(s) for label, s in sets.items() if isinstance(s, PackSet)}
     labels = cohort.labels
     alerts: dict[str, list[Alert]] = {label: [] for label in (*sets, ORACLE, VISIBLE)}
     for patient in cohort.patients:
         readings = list(patient.readings)
-        for label, packs in sets.items():
-            alerts[label].extend(_alerts(packs, patient.context, readings, patient.key, labels))
+        for label, source in sets.items():
+            if isinstance(source, PackSet):
+                found = _alerts(source, patient.context, readings, patient.key, labels)
+                alerts[label].extend(
+                    Alert(a.patient, a.rule_id, a.severity, a.time, a.rule_id in notes[label])
+                    for a in found
+                )
+            else:
+                alerts[label].extend(source(patient, labels))
         alerts[ORACLE].extend(_oracle(readings, patient.key, labels))
         alerts[VISIBLE].extend(_visible_oracle(readings, patient.key, labels))
     results = {label: score(found, labels) for label, found in alerts.items()}
@@ -196,10 +218,17 @@ def evaluate_cohort(
     days: float,
     seed: int,
     end: datetime,
-    candidates: Mapping[str, PackSet] | None = None,
+    candidates: Mapping[str, PackSet | AlertSource] | None = None,
 ) -> EvaluationResult:
     """evaluate_cohort simulates, stores and scores one labelled cohort in a fresh database."""
     return score_cohort(store_cohort(admin_url, patients, days, seed, end), candidates)
+
+
+def _note_rules(packs: PackSet) -> frozenset[str]:
+    """_note_rules: the ids of the missing-data and adherence rules, whose findings are notes."""
+    return frozenset(
+        rule.id for pack in packs.packs.values() for rule in pack.rules if rule.kind in _NOTE_KINDS
+    )
 
 
 def _alerts(

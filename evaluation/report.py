@@ -7,18 +7,20 @@ cohort stale.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from evaluation.cohorts import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
 from rules.harness import Group
 
-__all__ = ["format_report", "format_summary"]
+__all__ = ["format_report", "format_sets", "format_summary"]
 
 
 def format_report(result: EvaluationResult) -> str:
     """format_report renders the harness tables as plain text."""
+    variant = result.labels.variant
     lines = [
-        f"cohort: {len(result.labels.programs)} patients,"
+        f"cohort{'' if variant == 'default' else f' (simulator variant {variant})'}:"
+        f" {len(result.labels.programs)} patients,"
         f" {result.labels.patient_days:,.0f} patient-days, {result.readings:,} readings stored,"
         f" {len(result.labels.episodes)} episodes, {len(result.labels.lookalikes)} look-alikes",
         "",
@@ -148,3 +150,103 @@ def _summary_row(seed: str, label: str, group: Group) -> str:
         f"{seed:>5}  {label[:52]:<52} {f'{group.caught}/{group.episodes} {share}':>14}"
         f" {group.false_per_patient_month or 0.0:>8.2f} {look:>12.2f}"
     )
+
+
+Cohorts = Mapping[tuple[str, int], EvaluationResult]  # (variant, seed) -> its figures
+
+
+def format_sets(sets: Mapping[str, Cohorts], describe: Mapping[str, str]) -> str:
+    """format_sets: every rule set's figures on each set of cohorts, side by side.
+
+    One column per set (tuning, held-out), summed over its cohorts; a row per figure, then per
+    episode kind, then per simulator variant. Rule sets are whatever the results hold (the
+    shipped packs, candidates, baselines, the oracles, and any other source of alerts), so a
+    new rule set is a new block, not a new layout.
+    """
+    names = list(sets)
+    lines = []
+    for name in names:
+        cohorts = sets[name]
+        first = next(iter(cohorts.values()))
+        patients = sum(len(r.labels.programs) for r in cohorts.values())
+        episodes = sum(len(r.labels.episodes) for r in cohorts.values())
+        days = (first.labels.end - first.labels.start).total_seconds() / 86400
+        lines.append(
+            f"{name}: {describe.get(name, '')} — {len(cohorts)} cohorts of"
+            f" {len(first.labels.programs)} patients x {days:g} days ({patients:,} patients,"
+            f" {episodes:,} episodes)"
+        )
+    labels = list(next(iter(next(iter(sets.values())).values())).results)
+    header = f"  {'':<46}" + "".join(f"{name:>18}" for name in names)
+    for label in labels:
+        totals = {name: _total(sets[name], label) for name in names}
+        lines += ["", f"== {label}", header]
+        rows: list[tuple[str, Callable[[Group], str]]] = [
+            ("episodes caught ≥ 24 h ahead", _share(lambda g: g.caught)),
+            ("caught before the ER at all", _share(lambda g: g.caught_before_er)),
+            ("median lead, days", lambda g: _fmt(g.median_lead_days, ".1f")),
+            ("false clinical alerts / patient-month", lambda g: _fmt(g.false_per_patient_month)),
+            ("look-alike alerts / patient-month", lambda g: _fmt(_lookalike_rate(g))),
+            ("missing-data/adherence notes / patient-month", _notes_rate),
+        ]
+        for title, cell in rows:
+            lines.append(f"  {title:<46}" + "".join(f"{cell(totals[n]):>18}" for n in names))
+        kinds = {name: _kinds(sets[name], label) for name in names}
+        for title, count in (
+            ("≥ 24 h ahead, by episode kind:", _share(lambda g: g.caught)),
+            ("before the ER at all, by episode kind:", _share(lambda g: g.caught_before_er)),
+        ):
+            lines.append(f"  {title}")
+            for kind in sorted({k for by_kind in kinds.values() for k in by_kind}):
+                cells = "".join(f"{count(kinds[n].get(kind, Group())):>18}" for n in names)
+                lines.append(f"    {kind:<44}" + cells)
+        lines.append("  by variant (≥ 24 h ahead, before the ER, false / pm, notes / pm):")
+        for name in names:
+            for variant in dict.fromkeys(v for v, _ in sets[name]):
+                group = Group()
+                for (v, _), result in sets[name].items():
+                    if v == variant:
+                        group.add(result.results[label][0])
+                lines.append(
+                    f"    {f'{variant} ({name})':<44}"
+                    f"{_share(lambda g: g.caught)(group):>18}"
+                    f"{_share(lambda g: g.caught_before_er)(group):>18}"
+                    f"{_fmt(group.false_per_patient_month):>10}{_notes_rate(group):>10}"
+                )
+    return "\n".join(lines)
+
+
+def _total(cohorts: Cohorts, label: str) -> Group:
+    total = Group()
+    for result in cohorts.values():
+        total.add(result.results[label][0])
+    return total
+
+
+def _kinds(cohorts: Cohorts, label: str) -> dict[str, Group]:
+    kinds: dict[str, Group] = {}
+    for result in cohorts.values():
+        for kind, group in result.kinds[label].items():
+            kinds.setdefault(kind, Group()).add(group)
+    return kinds
+
+
+def _share(count: Callable[[Group], int]) -> Callable[[Group], str]:
+    def cell(group: Group) -> str:
+        if not group.episodes:
+            return "-"
+        return f"{count(group)}/{group.episodes} {count(group) / group.episodes:.0%}"
+
+    return cell
+
+
+def _fmt(value: float | None, spec: str = ".2f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _lookalike_rate(group: Group) -> float | None:
+    return group.lookalike_alerts / group.patient_days * 30 if group.patient_days else None
+
+
+def _notes_rate(group: Group) -> str:
+    return _fmt(group.notes_per_patient_month)

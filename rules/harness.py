@@ -10,8 +10,11 @@ as missing data, are housekeeping for the nurse, not a page). For each labelled 
 
 and every alert outside all episode windows ([onset − 12 h, ER visit + 2 d]) is **false**;
 those inside a look-alike's window (its start to its end + 1 d) are counted apart, because they
-are the false alerts a good system must avoid. Rates are per patient-month (30 days) of
-monitoring, and the burden is alerts per day for 100 patients, i.e. one nurse's day.
+are the false alerts a good system must avoid. *Notes* (missing data, fading adherence: an
+alert marked ``note``) are counted apart whatever their severity: they ask a patient to
+measure, they are not a clinical page, and a cohort with worse adherence has more of them.
+Rates are per patient-month (30 days) of monitoring, and the burden is alerts per day for 100
+patients, i.e. one nurse's day.
 """
 
 from __future__ import annotations
@@ -75,6 +78,7 @@ class Labels:
     programs: Mapping[str, tuple[str, ...]]  # patient -> programs
     episodes: tuple[Episode, ...]
     lookalikes: tuple[Lookalike, ...]
+    variant: str = "default"  # the simulator variant that made the cohort
 
     @property
     def patient_days(self) -> float:
@@ -89,6 +93,7 @@ class Alert:
     rule_id: str
     severity: str
     time: datetime
+    note: bool = False  # a missing-data or adherence note, not a clinical alert
 
 
 def parse_labels(document: Mapping[str, Any]) -> Labels:
@@ -114,6 +119,7 @@ def parse_labels(document: Mapping[str, Any]) -> Labels:
             Lookalike(x["id"], x["kind"], x["patient_id"], when(x["start"]), when(x["end"]))
             for x in document["lookalikes"]
         ),
+        variant=generator.get("variant", "default"),
     )
 
 
@@ -131,6 +137,7 @@ class Group:
     lookalike_alerts: int = 0
     alerts: int = 0
     patient_days: float = 0.0
+    notes: int = 0  # missing-data and adherence notes, apart from the alerts
 
     def add(self, other: Group) -> None:
         """add counts ``other``'s figures in, e.g. the same rule set on another seed's cohort."""
@@ -142,6 +149,7 @@ class Group:
         self.lookalike_alerts += other.lookalike_alerts
         self.alerts += other.alerts
         self.patient_days += other.patient_days
+        self.notes += other.notes
 
     @property
     def caught_share(self) -> float | None:
@@ -156,6 +164,15 @@ class Group:
         return self.false_alerts / self.patient_days * 30 if self.patient_days else None
 
     @property
+    def caught_before_er(self) -> int:
+        """caught_before_er: episodes with an alert at any time before the ER visit."""
+        return len(self.lead_days)
+
+    @property
+    def notes_per_patient_month(self) -> float | None:
+        return self.notes / self.patient_days * 30 if self.patient_days else None
+
+    @property
     def burden_per_nurse_day(self) -> float | None:
         """burden_per_nurse_day: alerts a day for 100 patients."""
         return self.alerts / self.patient_days * 100 if self.patient_days else None
@@ -166,10 +183,15 @@ def score(
 ) -> tuple[Group, dict[str, Group], dict[str, Group]]:
     """score returns (overall, by program, by rule) for the alerts of at least ``min_severity``.
 
-    A patient in two programs counts toward both programs' figures.
+    A patient in two programs counts toward both programs' figures. Notes count apart
+    (``Group.notes``), whatever their severity.
     """
     floor = SEVERITY_RANK[min_severity]
-    chosen = sorted((a for a in alerts if SEVERITY_RANK[a.severity] >= floor), key=lambda a: a.time)
+    alerts = list(alerts)
+    chosen = sorted(
+        (a for a in alerts if not a.note and SEVERITY_RANK[a.severity] >= floor),
+        key=lambda a: a.time,
+    )
     by_patient: dict[str, list[Alert]] = defaultdict(list)
     for alert in chosen:
         by_patient[alert.patient].append(alert)
@@ -183,6 +205,10 @@ def score(
             programs[program].patient_days += days_each
     for alert in chosen:
         rules[alert.rule_id].patient_days = labels.patient_days
+    for note in alerts:
+        if note.note:
+            for group in (overall, *(programs[p] for p in labels.programs.get(note.patient, ()))):
+                group.notes += 1
 
     for episode in labels.episodes:
         groups = [overall, *(programs[p] for p in labels.programs.get(episode.patient, ()))]
@@ -229,7 +255,7 @@ def score_kinds(
     floor = SEVERITY_RANK[min_severity]
     by_patient: dict[str, list[Alert]] = defaultdict(list)
     for alert in sorted(alerts, key=lambda a: a.time):
-        if SEVERITY_RANK[alert.severity] >= floor:
+        if not alert.note and SEVERITY_RANK[alert.severity] >= floor:
             by_patient[alert.patient].append(alert)
     kinds: dict[str, Group] = defaultdict(Group)
     for episode in labels.episodes:

@@ -23,6 +23,7 @@ from devices.sim.config import SimConfig
 from devices.sim.labels import build_labels, write_labels
 from devices.sim.plan import ENROLMENT_LEAD_MS, PatientPlan, plan_cohort
 from devices.sim.timeline import SimMessage, patient_messages
+from devices.sim.vary import variant_config
 
 __all__ = [
     "Enrolment",
@@ -93,6 +94,9 @@ class Simulation:
     """
 
     def __init__(self, config: SimConfig) -> None:
+        # A variant's fault-rate multipliers are applied here, so the stream and the labels
+        # both see the rates in force.
+        config = variant_config(config)
         self.config = config
         self.calendar = LocalCalendar(config.timezone)
         self.plans: list[PatientPlan] = plan_cohort(config, self.calendar)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import catalogue
+from devices.sim.variants import VARIANTS
 
 __all__ = ["FaultRates", "SimConfig"]
 
@@ -86,6 +87,9 @@ class SimConfig:
     multiplies every episode and look-alike rate (tests raise it to get many episodes from a
     small cohort). ``wearable`` adds a minute-by-minute heart rate from a watch.
     ``id_prefix`` starts every patient key and device id, so two runs can share one database.
+    ``variant`` names a family of cohorts (``devices.sim.variants``); ``default`` is the
+    simulator MODEL.md describes, the others change its physiology, episode courses,
+    schedules or devices.
     """
 
     patients: int
@@ -99,8 +103,11 @@ class SimConfig:
     faults: FaultRates = field(default_factory=FaultRates)
     timezone: str = "America/Toronto"
     id_prefix: str = "sim-"
+    variant: str = "default"
 
     def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(sorted(VARIANTS))}")
         if self.patients < 0:
             raise ValueError(f"patients must be >= 0, not {self.patients}")
         if not (math.isfinite(self.days) and 0 < self.days <= 3650):

@@ -36,6 +36,7 @@ __all__ = [
     "RR_FEVER_GAIN",
     "Episode",
     "EpisodeKind",
+    "EpisodeVariation",
     "Extra",
     "HospitalStay",
     "LookAlike",
@@ -250,6 +251,18 @@ LOOKALIKE_KINDS: Mapping[str, tuple[float, str, bool]] = MappingProxyType(
     }
 )
 
+
+@dataclass(frozen=True)
+class EpisodeVariation:
+    """EpisodeVariation: a variant's episode kinds (courses, rates), the kinds it adds per
+    program, and ``draw``, which gives each episode its (shape, size multiplier) from the
+    variant's own random stream."""
+
+    kinds: Mapping[str, EpisodeKind]
+    more: Mapping[str, tuple[str, ...]]
+    draw: Callable[[EpisodeKind], tuple[float, float]]
+
+
 _UNRELATED_STAYS_PER_90_DAYS = 0.15
 _BASELINE_DAYS = 7  # clean days kept before an episode or look-alike, to measure from
 
@@ -286,22 +299,26 @@ def plan_events(
     start_ms: int,
     end_ms: int,
     scale: float,
+    varied: EpisodeVariation | None = None,
 ) -> tuple[list[Episode], list[HospitalStay], list[LookAlike]]:
     """plan_events: this patient's episodes (with their stays), other stays and look-alikes.
 
     ``end_ms`` is the end of the patient's monitoring (the window's end, or earlier if the
     patient leaves the program). Events are placed at random without overlapping, each with
-    ``_BASELINE_DAYS`` of its own clean data before it.
+    ``_BASELINE_DAYS`` of its own clean data before it. ``varied`` is a variant's change to the
+    kinds and to each episode (``devices.sim.vary``); without it, the default simulator.
     """
     days = (end_ms - start_ms) / DAY_MS
     kinds = profile.kinds()
     busy = _Timeline()
     episodes: list[Episode] = []
     stays: list[HospitalStay] = []
+    table = EPISODE_KINDS if varied is None else varied.kinds
+    more: Mapping[str, tuple[str, ...]] = {} if varied is None else varied.more
     eligible = [
         kind
-        for kind in EPISODE_KINDS.values()
-        if any(kind.name in _program_episodes(p) for p in profile.programs)
+        for kind in table.values()
+        if any(kind.name in (*_program_episodes(p), *more.get(p, ())) for p in profile.programs)
         and all(k in kinds for k in kind.requires)
         and (profile.insulin or not kind.insulin_only)
     ]
@@ -310,6 +327,10 @@ def plan_events(
             duration = round(rng.uniform(*kind.days_to_er) * DAY_MS)
             stay = round(rng.uniform(*kind.stay_days) * DAY_MS)
             deltas = kind.deltas(rng, profile)
+            shape = kind.shape
+            if varied is not None:
+                shape, size = varied.draw(kind)
+                deltas = {name: delta * size for name, delta in deltas.items()}
             for _try in range(30):
                 earliest = start_ms + _BASELINE_DAYS * DAY_MS
                 latest = end_ms - duration - HOUR_MS
@@ -329,7 +350,7 @@ def plan_events(
                             onset,
                             er,
                             er + stay,
-                            kind.shape,
+                            shape,
                             deltas,
                             extras,
                             kind.early,

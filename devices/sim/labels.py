@@ -161,22 +161,25 @@ def build_labels(
                 }
             )
     faults.sort(key=_fault_order)
+    generator: Record = {
+        "seed": config.seed,
+        "patients": config.patients,
+        "days": config.days,
+        "start": stamp(to_ms(config.start)),
+        "end": stamp(to_ms(config.end)),
+        "timezone": config.timezone,
+        "programs": list(config.programs),
+        "comorbidity": config.comorbidity,
+        "wearable": config.wearable,
+        "episode_rate_scale": config.episode_rate_scale,
+        "id_prefix": config.id_prefix,
+        "fault_rates": config.faults.as_dict(),
+    }
+    if config.variant != "default":  # absent for the default: its labels keep their bytes
+        generator["variant"] = config.variant
     return {
         "schema": LABELS_SCHEMA,
-        "generator": {
-            "seed": config.seed,
-            "patients": config.patients,
-            "days": config.days,
-            "start": stamp(to_ms(config.start)),
-            "end": stamp(to_ms(config.end)),
-            "timezone": config.timezone,
-            "programs": list(config.programs),
-            "comorbidity": config.comorbidity,
-            "wearable": config.wearable,
-            "episode_rate_scale": config.episode_rate_scale,
-            "id_prefix": config.id_prefix,
-            "fault_rates": config.faults.as_dict(),
-        },
+        "generator": generator,
         "complete": complete,
         "patients": patients,
         "devices": list(devices.values()),

@@ -140,16 +140,22 @@ class Physiology:
         self._drift: dict[str, float] = {}
         self._phi: dict[str, float] = {}
         self._step: dict[str, float] = {}
-        for name, (sd, tau) in DRIFT.items():
+        for name, (usual_sd, tau) in DRIFT.items():
             if name in self._baseline:
+                sd = usual_sd * profile.variability
                 phi = math.exp(-1.0 / tau)
                 self._phi[name] = phi
                 self._step[name] = sd * math.sqrt(1.0 - phi * phi)
                 self._drift[name] = rng.gauss(0.0, sd)
         self._circadian = {
-            name: (profile.hr_circadian_amplitude if name == "heart_rate" else amp, peak)
+            name: (
+                (profile.hr_circadian_amplitude if name == "heart_rate" else amp)
+                * profile.circadian,
+                peak + profile.circadian_shift_h,
+            )
             for name, (amp, peak) in CIRCADIAN.items()
         }
+        self._noise = profile.noise
         self._fever_gain = profile.fever_hr_gain
         t = profile.trajectory
         self._rehab = "post_surgical_rehab" in profile.programs
@@ -224,7 +230,7 @@ class Physiology:
         and then a falsely low saturation.
         """
         gauss = self._rng.gauss
-        sd = NOISE_SD.get(type_name, 0.0)
+        sd = NOISE_SD.get(type_name, 0.0) * self._noise
         if type_name == "blood_glucose":
             value = true * (1.0 + gauss(0.0, sd))
         else:

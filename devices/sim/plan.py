@@ -23,6 +23,7 @@ from devices.sim.config import SimConfig
 from devices.sim.episodes import Episode, HospitalStay, LookAlike, plan_events
 from devices.sim.faults import DevicePlan, plan_device
 from devices.sim.population import PatientProfile, draw_patient, stream
+from devices.sim.vary import episode_variation, variant_patient
 
 __all__ = ["ENROLMENT_LEAD_MS", "Handover", "PatientPlan", "plan_cohort"]
 
@@ -71,7 +72,7 @@ class PatientPlan:
 def plan_cohort(config: SimConfig, calendar: LocalCalendar) -> list[PatientPlan]:
     """plan_cohort: every patient's plan, with the cohort's device handovers applied."""
     start_ms, end_ms = to_ms(config.start), to_ms(config.end)
-    profiles = [draw_patient(config, i) for i in range(config.patients)]
+    profiles = [variant_patient(draw_patient(config, i), config) for i in range(config.patients)]
     kinds = [_device_kinds(p, config) for p in profiles]
     handovers: dict[int, Handover] = {}
     for pair in range(config.patients // 2):
@@ -121,6 +122,7 @@ def plan_cohort(config: SimConfig, calendar: LocalCalendar) -> list[PatientPlan]
             start_ms,
             monitoring_end,
             config.episode_rate_scale,
+            episode_variation(config, profile.index),
         )
         plans.append(
             PatientPlan(

@@ -71,6 +71,11 @@ class PatientProfile:
     hr_circadian_amplitude: float
     fever_hr_gain: float
     sessions: tuple[PlannedSession, ...]
+    # Multipliers and shift a variant draws (``devices.sim.vary``); neutral in the default.
+    variability: float = 1.0  # day-to-day drift SD
+    noise: float = 1.0  # measurement noise SD
+    circadian: float = 1.0  # 24-hour amplitudes
+    circadian_shift_h: float = 0.0  # every circadian peak moved by this many hours
 
     @property
     def insulin(self) -> bool:

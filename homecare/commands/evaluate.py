@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import store
+from devices.sim.variants import VARIANTS
+from evaluation.sets import EVALUATION_SETS
 from homecare.arguments import (
     instant,
 )
@@ -34,9 +36,26 @@ def add_commands(commands: Any) -> None:
         "--seed",
         type=int,
         nargs="+",
-        default=[1],
-        help="one or more cohorts; with several, print a summary line per seed and rule set"
-        " and totals over them",
+        default=None,
+        help="one or more cohorts (default 1); with several, print a summary line per seed and"
+        " rule set and totals over them",
+    )
+    evaluate.add_argument(
+        "--variant",
+        choices=sorted(VARIANTS),
+        default=None,
+        help="simulator variant of the --seed cohorts (default: default)",
+    )
+    evaluate.add_argument(
+        "--set",
+        choices=(*EVALUATION_SETS, "both"),
+        default=None,
+        dest="cohort_set",
+        help="score a declared set of cohorts instead of --seed: tuning ("
+        + EVALUATION_SETS["tuning"].describe()
+        + "), held-out ("
+        + EVALUATION_SETS["held-out"].describe()
+        + "), or both side by side; declared in evaluation/sets.py",
     )
     evaluate.add_argument(
         "--packs",
@@ -66,7 +85,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from urllib.parse import urlsplit, urlunsplit
 
-    from evaluation.report import format_report, format_summary
+    from evaluation.report import format_report, format_sets, format_summary
     from rules import PackError, load_packs
 
     # A broken candidate fails before any cohort is built, with its file and rule named.
@@ -77,20 +96,32 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         except PackError as exc:
             print(f"homecare evaluate: {directory}: {exc}", file=sys.stderr)
             return 2
+    if args.cohort_set is not None and (args.seed is not None or args.variant is not None):
+        print("homecare evaluate: --set chooses its own seeds and variants", file=sys.stderr)
+        return 2
     end = args.end or datetime(2026, 11, 1, tzinfo=UTC)
     admin = urlunsplit(urlsplit(settings.database_url)._replace(path="/postgres"))
     store.wait_for_database(admin, settings.connect_timeout_s, "homecare-evaluate")
+    if args.cohort_set is not None:
+        chosen = [args.cohort_set] if args.cohort_set != "both" else list(EVALUATION_SETS)
+        cohorts = list(dict.fromkeys(c for name in chosen for c in EVALUATION_SETS[name].cohorts()))
+    else:
+        cohorts = [(args.variant or "default", seed) for seed in args.seed or [1]]
     jobs = [
-        (admin, args.patients, args.days, seed, end, args.packs, args.cache) for seed in args.seed
+        (admin, args.patients, args.days, seed, end, args.packs, args.cache, variant)
+        for variant, seed in cohorts
     ]
     if len(jobs) == 1:
         print(format_report(_evaluate_seed(*jobs[0])))
         return 0
-    # Seeds are independent: one process each, as many at once as there are cores.
+    # Cohorts are independent: one process each, as many at once as there are cores.
     with ProcessPoolExecutor(max_workers=min(len(jobs), os.cpu_count() or 1)) as pool:
-        scored = pool.map(_evaluate_seed, *zip(*jobs, strict=True))
-        results = dict(zip(args.seed, scored, strict=True))
-    print(format_summary(results))
+        scored = dict(zip(cohorts, pool.map(_evaluate_seed, *zip(*jobs, strict=True)), strict=True))
+    if args.cohort_set is None:
+        print(format_summary({seed: result for (_, seed), result in scored.items()}))
+        return 0
+    sets = {name: {c: scored[c] for c in EVALUATION_SETS[name].cohorts()} for name in chosen}
+    print(format_sets(sets, {name: EVALUATION_SETS[name].describe() for name in chosen}))
     return 0
 
 
@@ -102,14 +133,18 @@ def _evaluate_seed(
     end: datetime,
     candidates: list[Path],
     cache: Path | None,
+    variant: str = "default",
 ) -> EvaluationResult:
     from evaluation.cohort_cache import cached_cohort
     from evaluation.cohorts import score_cohort, store_cohort
     from rules import load_packs
 
     def build() -> StoredCohort:
-        return store_cohort(admin, patients, days, seed, end)
+        return store_cohort(admin, patients, days, seed, end, variant)
 
-    cohort = build() if cache is None else cached_cohort(cache, patients, days, seed, end, build)
+    if cache is None:
+        cohort = build()
+    else:
+        cohort = cached_cohort(cache, patients, days, seed, end, build, variant)
     packs = {f"candidate packs ({directory})": load_packs(directory) for directory in candidates}
     return score_cohort(cohort, packs)
