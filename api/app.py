@@ -10,7 +10,6 @@ nurse dashboard's server-rendered pages come from ``api.dashboard.router`` when 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -58,7 +57,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app = FastAPI(
         title="Homecare RPM API",
         version="1",
-        description="REST API of Homecare RPM (DESIGN §4). Every error is JSON"
+        description="REST API of Homecare RPM (docs/contracts.md). Every error is JSON"
         ' {"code", "message"}; every list is {"data": [...], "next_cursor": ...}.',
         lifespan=lifespan,
     )
@@ -115,9 +114,7 @@ def _include_routers(app: FastAPI) -> None:
     modules = (auth, patients, readings, devices, alerts, silences, packs, audit_log, users)
     for module in (*modules, cohort, fhir):
         app.include_router(module.router, prefix=API_PREFIX)
-    # Dashboard (issue 6, part C): server-rendered pages, built on this app and api.auth. Until
-    # api/dashboard/__init__.py exports `router` (a namespace directory has no origin), none.
-    spec = importlib.util.find_spec("api.dashboard")
-    if spec is not None and spec.origin is not None:
-        dashboard = importlib.import_module("api.dashboard")
-        app.include_router(dashboard.router)
+    # The nurse dashboard: server-rendered pages, built on this app and api.auth.
+    from api import dashboard
+
+    app.include_router(dashboard.router)

@@ -1,7 +1,8 @@
 """Device credentials: what the API issues is exactly what the broker accepts.
 
 A device logs in to the broker with its device id as MQTT username and a password issued
-here, and may publish only under ``homecare/v1/devices/<its id>/`` (DESIGN §3, §7). The three
+here, and may publish only to ``homecare/v1/devices/<its id>/readings`` and ``…/status``
+(docs/contracts.md). The three
 operations an administrator has — issue (on registration), rotate, revoke — each change the
 database and the broker together:
 

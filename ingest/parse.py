@@ -1,6 +1,6 @@
 """Parse: bytes from the broker to validated, canonical readings — a pure function.
 
-Everything about the v1 contract (DESIGN.md §3) that can be checked without the database is
+Everything about the v1 contract (docs/contracts.md) that can be checked without the database is
 checked here, so it is trivially testable and replayable. The policy on partial failure: a
 problem with the message as a whole (size, encoding, JSON, shape, msg_id) refuses the whole
 message; a problem with one reading (unknown type, bad unit, implausible value, bad time)
