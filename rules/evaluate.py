@@ -28,7 +28,7 @@ from rules.kinds.series import Series
 from rules.model import Finding
 from rules.packs import Pack, PackSet
 
-__all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed"]
+__all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed", "verdicts"]
 
 ZERO = timedelta(0)
 
@@ -63,6 +63,29 @@ def evaluate_patient(
     ``readings`` must cover ``history_needed`` before ``start``; ``initial`` is each rule's
     state just before ``start`` (active or not), from the findings stored earlier.
     """
+    rules = packs.rules_for(patient.programs)
+    timelines = verdicts(packs, patient, readings, start, until)
+    findings: list[Finding] = []
+    for pack, rule in rules:
+        if not rule.alert:
+            continue  # a building block of combinations: evaluated, never a finding itself
+        findings.extend(
+            _transitions(pack, rule, patient, timelines[rule.id], start, initial, late_after)
+        )
+    findings.sort(key=lambda f: (f.evidence_time, f.rule_id, f.state))
+    return findings
+
+
+def verdicts(
+    packs: PackSet,
+    patient: PatientContext,
+    readings: Sequence[Reading],
+    start: datetime,
+    until: datetime,
+) -> dict[str, list[Condition]]:
+    """verdicts: each rule's verdicts (by rule id) at its instants from ``start`` to ``until``
+    — and, for a rule a combination names, as far before ``start`` as that combination looks.
+    """
     raw = Series(readings)
     rules = packs.rules_for(patient.programs)
     # Readings a screening rule set aside are left out of every rule but those that read
@@ -91,15 +114,7 @@ def evaluate_patient(
         if rule.refers_to():
             inputs = Inputs(patient, series, timelines=timelines)
             timelines[rule.id] = rule.timeline(inputs, start, until)
-    findings: list[Finding] = []
-    for pack, rule in rules:
-        if not rule.alert:
-            continue  # a building block of combinations: evaluated, never a finding itself
-        findings.extend(
-            _transitions(pack, rule, patient, timelines[rule.id], start, initial, late_after)
-        )
-    findings.sort(key=lambda f: (f.evidence_time, f.rule_id, f.state))
-    return findings
+    return timelines
 
 
 def _transitions(
