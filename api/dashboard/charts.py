@@ -14,7 +14,7 @@ and the NEWS2 score over the same window.
 - **NEWS2** is scored with ``rules.score_news2`` at every instant a NEWS2 vital was measured, from
   each vital's latest reading within the pack's NEWS2 ``within``, assuming air and Alert as the
   pack does, and only where at least its ``min_parameters`` are present — the same inputs the
-  rules stage scores (``rules.evaluate``), so the line crosses the alert thresholds (the NEWS2
+  rules stage scores (``rules.kinds.news2``), so the line crosses the alert thresholds (the NEWS2
   rules' ``min_score``) where alerts fired. The score is always the one shown on the bedside
   chart for those observations; the rules stage may add a personal-baseline condition before
   alerting, which this chart does not draw.

@@ -153,7 +153,7 @@ class Translator:
 
     def _explanation(self, moves: list[Any]) -> str:
         """_explanation says, for a deviation rule's evidence, which vitals moved and from what
-        (as ``rules.evaluate`` does in English: the vitals that moved a spread or more, most
+        (as ``rules.kinds.deviation`` does in English: the vitals that moved a spread or more, most
         first)."""
         usual = self("summary.usual")
         parts = []
