@@ -32,12 +32,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 import catalogue
 
 if TYPE_CHECKING:
+    from rules.anomaly.contract import Detector, ModelInfo
     from rules.kinds.series import Series
 
 __all__ = [
     "Condition",
     "Duration",
     "Inputs",
+    "ModelVersion",
     "PatientContext",
     "Persistence",
     "RuleBase",
@@ -104,6 +106,18 @@ class Persistence(Strict):
         return self
 
 
+class ModelVersion(NamedTuple):
+    """ModelVersion is one fitted anomaly model and the event time from which it judges.
+
+    Models are chosen by event time, never by the wall clock, for the same reason thresholds
+    are: replaying stored readings with the same registered models gives the same findings.
+    """
+
+    in_force_from: datetime
+    info: ModelInfo
+    detector: Detector
+
+
 @dataclass(frozen=True)
 class PatientContext:
     """PatientContext is what rules need to know about the patient besides readings."""
@@ -113,6 +127,23 @@ class PatientContext:
     hypercapnic: bool = False
     # rule id -> [(in force from, threshold or None for the pack's own)], in time order
     overrides: Mapping[str, Sequence[tuple[datetime, float | None]]] = field(default_factory=dict)
+    # detector kind -> the patient's personal and (program) cohort model versions, in order of
+    # in_force_from; filled from the model registry (or, in evaluation, by a simulated schedule)
+    models: Mapping[str, Sequence[ModelVersion]] = field(default_factory=dict)
+
+    def model(self, kind: str, at: datetime) -> ModelVersion | None:
+        """model is the ``kind`` model that judges this patient at event time ``at``: the latest
+        personal model in force then, else the latest cohort model in force (cold start), else
+        None (no model yet: the rule cannot tell)."""
+        personal = cohort = None
+        for version in self.models.get(kind, ()):
+            if version.in_force_from > at:
+                break
+            if version.info.scope == "personal":
+                personal = version
+            else:
+                cohort = version
+        return personal or cohort
 
     def threshold(self, rule_id: str, default: float, at: datetime) -> float:
         """threshold is the value in force for ``rule_id`` at event time ``at``."""
