@@ -2,8 +2,9 @@
 
 The rules worker and ``homecare replay`` both call ``ModelLoader.context``, so a pass and a
 replay see the same versions for every instant (``PatientContext.model(kind, at)`` then picks
-by event time). Decoded models are kept by model id: a model id is the digest of the model's
-numbers and a registered blob is never changed, so a cached model is always the stored one.
+by event time). Decoded models are kept by scope and model id: a model id is the digest of the
+model's numbers (a cohort of one patient has the numbers of that patient's own model, hence the
+scope) and a registered blob is never changed, so a cached model is always the stored one.
 A cohort model, shared by every patient of a program, is decoded once per process.
 
 A blob that cannot be trusted — corrupt (digest or shape), or of another format, detector kind
@@ -28,7 +29,14 @@ from typing import Any
 import psycopg
 
 from rules import registry
-from rules.anomaly import DETECTORS, Detector, IncompatibleModel, ModelBlobError
+from rules.anomaly import (
+    DETECTORS,
+    CorruptModel,
+    Detector,
+    IncompatibleModel,
+    ModelBlobError,
+    Scope,
+)
 from rules.kinds.base import ModelVersion, PatientContext
 
 __all__ = ["ModelLoader", "ModelStats"]
@@ -55,7 +63,7 @@ class ModelLoader:
         self.kinds = {d.kind: d for d in detectors}
         self.max_models = max_models
         self.stats = ModelStats()
-        self._models: OrderedDict[str, Detector | ModelBlobError] = OrderedDict()
+        self._models: OrderedDict[tuple[Scope, str], Detector | ModelBlobError] = OrderedDict()
 
     def context(self, conn: psycopg.Connection[Any], patient: PatientContext) -> PatientContext:
         """context: ``patient`` with the models of its registry versions (and those refused).
@@ -69,12 +77,13 @@ class ModelLoader:
         stored = registry.versions_for(conn, patient.patient_id, program)
         if not stored:
             return patient
-        self._decode_missing(conn, [v.model_id for v in stored])
+        self._decode_missing(conn, [(v.scope, v.model_id) for v in stored])
         models: dict[str, list[ModelVersion]] = {}
         refused: dict[str, list[datetime]] = {}
         for version in stored:
-            model = self._models[version.model_id]
-            self._models.move_to_end(version.model_id)
+            key = (version.scope, version.model_id)
+            model = self._models[key]
+            self._models.move_to_end(key)
             if isinstance(model, ModelBlobError):
                 if version.scope == "personal":
                     refused.setdefault(version.kind, []).append(version.in_force_from)
@@ -89,23 +98,25 @@ class ModelLoader:
             refused={kind: tuple(t) for kind, t in refused.items()},
         )
 
-    def _decode_missing(self, conn: psycopg.Connection[Any], model_ids: list[str]) -> None:
-        missing = [m for m in dict.fromkeys(model_ids) if m not in self._models]
-        self.stats.cache_hits += len(model_ids) - len(missing)
+    def _decode_missing(self, conn: psycopg.Connection[Any], keys: list[tuple[Scope, str]]) -> None:
+        missing = [k for k in dict.fromkeys(keys) if k not in self._models]
+        self.stats.cache_hits += len(keys) - len(missing)
         if not missing:
             return
-        for model_id, (kind, blob) in registry.blobs(conn, missing).items():
-            self._models[model_id] = self._decode(model_id, kind, blob)
+        for key, (kind, blob) in registry.blobs(conn, missing).items():
+            self._models[key] = self._decode(key, kind, blob)
 
-    def _decode(self, model_id: str, kind: str, blob: bytes) -> Detector | ModelBlobError:
+    def _decode(self, key: tuple[Scope, str], kind: str, blob: bytes) -> Detector | ModelBlobError:
+        scope, model_id = key
         detector = self.kinds.get(kind)
         try:
             if detector is None:
                 raise IncompatibleModel(f"no detector of kind {kind!r} in this release")
             model = detector.from_bytes(blob)
-            if model.info.model_id != model_id:
-                raise IncompatibleModel(
-                    f"blob holds model {model.info.model_id}, registered as {model_id}"
+            if (model.info.scope, model.info.model_id) != key:
+                raise CorruptModel(
+                    f"blob holds {model.info.scope} model {model.info.model_id},"
+                    f" registered as {scope} model {model_id}"
                 )
         except ModelBlobError as error:
             reason = type(error).__name__

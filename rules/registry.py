@@ -114,13 +114,16 @@ def versions_for(
     return [StoredVersion(*row) for row in rows]
 
 
-def blobs(conn: psycopg.Connection[Any], model_ids: Iterable[str]) -> dict[str, tuple[str, bytes]]:
-    """blobs: the detector kind and stored blob of each model id the registry holds."""
+def blobs(
+    conn: psycopg.Connection[Any], keys: Iterable[tuple[Scope, str]]
+) -> dict[tuple[Scope, str], tuple[str, bytes]]:
+    """blobs: the detector kind and stored blob of each (scope, model id) the registry holds."""
+    wanted = set(keys)
     rows = conn.execute(
-        "SELECT model_id, kind, blob FROM anomaly_models WHERE model_id = ANY(%s)",
-        (list(model_ids),),
+        "SELECT scope, model_id, kind, blob FROM anomaly_models WHERE model_id = ANY(%s)",
+        ([model_id for _, model_id in wanted],),
     ).fetchall()
-    return {row[0]: (row[1], bytes(row[2])) for row in rows}
+    return {(r[0], r[1]): (r[2], bytes(r[3])) for r in rows if (r[0], r[1]) in wanted}
 
 
 def register(
@@ -168,7 +171,8 @@ def register(
         if newest is not None and newest[1] == data_digest:
             return None
         if conn.execute(
-            "SELECT 1 FROM anomaly_models WHERE model_id = %s", (info.model_id,)
+            "SELECT 1 FROM anomaly_models WHERE scope = %s AND model_id = %s",
+            (info.scope, info.model_id),
         ).fetchone():
             return None
         stored = bound[0] if bound is not None else None

@@ -6,7 +6,7 @@
 -- changed or removed — a bad model is superseded by a newer version, not edited.
 CREATE TABLE anomaly_models (
     id               bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    model_id         text NOT NULL UNIQUE,      -- digest of the fitted numbers (ModelInfo)
+    model_id         text NOT NULL,             -- digest of the fitted numbers (ModelInfo)
     kind             text NOT NULL,             -- detector kind, e.g. personal_residual
     detector_version integer NOT NULL,          -- the detector code's model format version
     scope            text NOT NULL CHECK (scope IN ('personal', 'cohort')),
@@ -25,7 +25,9 @@ CREATE TABLE anomaly_models (
     CHECK ((scope = 'personal' AND patient_id IS NOT NULL AND program IS NULL)
         OR (scope = 'cohort' AND program IS NOT NULL AND patient_id IS NULL)),
     CHECK (trained_until >= trained_from),
-    CHECK (in_force_from > trained_until)
+    CHECK (in_force_from > trained_until),
+    -- a cohort of one patient fits the very numbers of that patient's own model
+    UNIQUE (scope, model_id)
 );
 CREATE UNIQUE INDEX anomaly_models_personal_version ON anomaly_models (patient_id, kind, version)
     WHERE scope = 'personal';
