@@ -416,3 +416,55 @@ def test_live_with_a_model_registered_mid_stream_equals_a_shuffled_backlog_and_r
     finally:
         with psycopg.connect(url_with_database(database_url, "postgres"), autocommit=True) as admin:
             admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+def test_homecare_models_train_and_list(
+    db: psycopg.Connection[Any],
+    database_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from homecare.cli import main
+
+    patient = hf_patient(db, "scale-cli")
+    store_readings(db, synthetic_patient(20, patient=patient))
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", database_url)
+    until = (T0 + timedelta(days=20)).isoformat()
+    assert main(["models", "train", "--until", until, "--program", "heart_failure"]) == 0
+    out = capsys.readouterr().out
+    assert "4 registered, 0 unchanged" in out
+    assert main(["models", "train", "--until", until, "--patient", str(patient)]) == 0
+    assert "0 registered, 2 unchanged" in capsys.readouterr().out
+    assert main(["models", "train", "--program", "cardiology"]) == 2
+    assert main(["models", "list", "--patient", str(patient)]) == 0
+    listing = capsys.readouterr().out
+    assert "2 model versions" in listing and "cli:" in listing
+
+
+def test_the_scheduler_trains_the_models_at_start(
+    db: psycopg.Connection[Any], database_url: str
+) -> None:
+    from homecare.scheduler import SchedulerConfig, run_scheduler
+
+    patient = hf_patient(db, "scale-job")
+    store_readings(db, synthetic_patient(20, patient=patient))
+    config = SchedulerConfig(
+        database_url, retrain_every_s=3600, clock=lambda: T0 + timedelta(days=20)
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=run_scheduler, args=(config, stop))
+    thread.start()
+    try:
+        for _ in range(200):
+            if len(registry.list_models(db)) == 4:
+                break
+            stop.wait(0.1)
+    finally:
+        stop.set()
+        thread.join(30)
+    rows = registry.list_models(db)
+    assert {(r.scope, r.trained_by) for r in rows} == {
+        ("cohort", "scheduler"),
+        ("personal", "scheduler"),
+    }
+    assert len(rows) == 4
