@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 from pydantic import ValidationError
 
 import store
-from homecare.commands import admin, evaluate, services, simulated
+from homecare.commands import admin, evaluate, models, services, simulated
 from homecare.logs import configure_logging
 from homecare.settings import load_settings
 
@@ -69,5 +69,6 @@ def _parser() -> argparse.ArgumentParser:
     services.add_commands(commands)
     admin.add_commands(commands)
     evaluate.add_commands(commands)
+    models.add_commands(commands)
     simulated.add_commands(commands)
     return parser

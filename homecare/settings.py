@@ -75,6 +75,14 @@ class Settings(BaseSettings):
     # CPU niceness of `homecare rules` (0: none): under saturation the ingest comes first.
     rules_nice: int = Field(default=5, ge=0, le=19)
 
+    # Anomaly models (rules/training.py): the scheduler retrains every this many hours (0: only
+    # `homecare models train`), on this many days of each patient's readings; a patient gets
+    # a personal model once their history spans min_days with min_instants instants.
+    models_retrain_h: float = Field(default=24.0, ge=0)
+    models_history_days: float = Field(default=90.0, gt=0)
+    models_min_days: float = Field(default=14.0, gt=0)
+    models_min_instants: int = Field(default=20, ge=1)
+
     alerts_hold_min: float = Field(default=30.0, gt=0)
     alerts_webhook_url: str | None = None
     alerts_webhook_secret: str | None = None

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from api.config import ApiConfig
     from broker.credentials import BrokerAccounts
     from rules import RulesConfig
+    from rules.training import TrainingConfig
 
 __all__ = [
     "alerts_config",
@@ -26,6 +27,7 @@ __all__ = [
     "ingest_config",
     "mqtt_config",
     "rules_config",
+    "training_config",
 ]
 
 
@@ -81,6 +83,18 @@ def rules_config(settings: Settings) -> RulesConfig:
         packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
         late_after=timedelta(hours=settings.rules_late_after_h),
         poll_s=settings.rules_poll_s,
+    )
+
+
+def training_config(settings: Settings, trained_by: str) -> TrainingConfig:
+    """training_config: how the anomaly models are trained, and who is recorded as training."""
+    from rules.anomaly import HistoryPolicy
+    from rules.training import TrainingConfig
+
+    return TrainingConfig(
+        history=timedelta(days=settings.models_history_days),
+        policy=HistoryPolicy(settings.models_min_days, settings.models_min_instants),
+        trained_by=trained_by,
     )
 
 

@@ -1,7 +1,8 @@
 """Replay: re-evaluate stored readings over a span and compare with the stored findings.
 
 The live path and the replay run the same pure evaluation from the same stored state (the
-findings before the span and the readings), so they must agree; any difference is a bug or a
+findings before the span, the readings and the registered anomaly models, chosen by event
+time), so they must agree; any difference is a bug or a
 changed rule pack, and ``apply`` makes the store follow the replay.
 """
 
@@ -17,6 +18,7 @@ import psycopg
 from rules import repository
 from rules.evaluate import evaluate_patient, history_needed
 from rules.model import Finding
+from rules.models import ModelLoader
 from rules.packs import PackSet
 
 __all__ = ["ReplayReport", "replay"]
@@ -45,9 +47,12 @@ def replay(
     *,
     patient_id: uuid.UUID | None = None,
     apply: bool = False,
+    models: ModelLoader | None = None,
 ) -> ReplayReport:
-    """replay re-evaluates [since, until] (per patient, no further than it was evaluated live)."""
+    """replay re-evaluates [since, until] (per patient, no further than it was evaluated live),
+    with the anomaly models registered for each instant, as the live pass had them."""
     report = ReplayReport()
+    models = models or ModelLoader()
     for pid, evaluated_until in _patients(conn, patient_id):
         end = min(until, evaluated_until)
         if end < since:
@@ -56,6 +61,7 @@ def replay(
         if patient is None:
             continue
         report.patients += 1
+        patient = models.context(conn, patient)
         readings = repository.load_readings(
             conn, pid, since - history_needed(packs, patient.programs), end
         )

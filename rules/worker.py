@@ -36,6 +36,7 @@ import store
 from ingest import Reading
 from rules import repository
 from rules.evaluate import evaluate_patient, history_needed
+from rules.models import ModelLoader
 from rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
 from rules.window_cache import WindowCache
 
@@ -85,6 +86,7 @@ class RulesWorker:
         self.packs: PackSet = load_packs(config.packs_dir)
         self.stats = RulesStats()
         self.windows = WindowCache()
+        self.models = ModelLoader()
         self._packs_mtime = self._mtime()
         self._conn: psycopg.Connection[Any] | None = None
         self._listener: psycopg.Connection[Any] | None = None
@@ -152,6 +154,8 @@ class RulesWorker:
             since, version = claim
             patient = repository.load_context(conn, patient_id)
             if patient is not None:
+                # After the claim, in the pass's transaction: see rules.registry on why.
+                patient = self.models.context(conn, patient)
                 until = now + self.config.future_skew
                 start = since - history_needed(self.packs, patient.programs)
                 readings = self.windows.readings(

@@ -38,7 +38,8 @@ def add_commands(commands: Any) -> None:
     alerts.set_defaults(run=_alerts)
 
     scheduler = commands.add_parser(
-        "scheduler", help="periodic store jobs: aggregate refresh, retention"
+        "scheduler",
+        help="periodic jobs: aggregate refresh, retention, anomaly model training",
     )
     scheduler.set_defaults(run=_scheduler)
 
@@ -121,10 +122,15 @@ def _scheduler(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _scheduler_config(settings: Settings) -> SchedulerConfig:
+    from homecare.wiring import rules_config, training_config
+
     return SchedulerConfig(
         database_url=settings.database_url,
         retention_days=settings.retention_days,
         dedup_window_days=settings.dedup_window_days,
+        retrain_every_s=settings.models_retrain_h * 3600,
+        training=training_config(settings, "scheduler"),
+        packs_dir=rules_config(settings).packs_dir,
     )
 
 

@@ -130,19 +130,25 @@ class PatientContext:
     # detector kind -> the patient's personal and (program) cohort model versions, in order of
     # in_force_from; filled from the model registry (or, in evaluation, by a simulated schedule)
     models: Mapping[str, Sequence[ModelVersion]] = field(default_factory=dict)
+    # detector kind -> the in_force_from of personal versions the registry holds but that were
+    # refused (corrupt, or of another format): from each, the cohort judges, not an older
+    # personal model, until a newer personal version is in force
+    refused: Mapping[str, Sequence[datetime]] = field(default_factory=dict)
 
     def model(self, kind: str, at: datetime) -> ModelVersion | None:
         """model is the ``kind`` model that judges this patient at event time ``at``: the latest
-        personal model in force then, else the latest cohort model in force (cold start), else
-        None (no model yet: the rule cannot tell)."""
+        personal model in force then, else the latest cohort model in force (cold start, or a
+        refused personal model), else None (no model yet: the rule cannot tell)."""
         personal = cohort = None
+        withdrawn = [t for t in self.refused.get(kind, ()) if t <= at]
+        since = max(withdrawn) if withdrawn else None
         for version in self.models.get(kind, ()):
             if version.in_force_from > at:
                 break
-            if version.info.scope == "personal":
-                personal = version
-            else:
+            if version.info.scope != "personal":
                 cohort = version
+            elif since is None or version.in_force_from > since:
+                personal = version
         return personal or cohort
 
     def threshold(self, rule_id: str, default: float, at: datetime) -> float:
