@@ -6,12 +6,17 @@ script uses exists. JSON rather than gettext because the page script needs a few
 messages (sent to it in the page), and because a missing translation is then a failing test,
 not a silently English page. Placeholders use ``str.format`` names (``{count}``).
 
-Alert summaries are written by the rule packs, in English, from each finding's evidence. The
-French page renders them again from the same evidence with the French template of the rule
+Alert summaries are written by the rule packs, in English, from each finding's evidence. Pages
+render them again from the same evidence: the French page with the French template of the rule
 (``i18n/rules.fr-CA.json``, keyed by rule id; a test checks every alerting rule of the shipped
-packs has one, with no placeholder the pack's template lacks); numbers follow the locale
-(``82,5`` in French). A rule with no template, or evidence that does not fit it, shows the
-stored summary rather than nothing.
+packs has one, with no placeholder the pack's template lacks), the English page with the pack's
+own template (``english``) — so that in both, numbers follow the locale (``82,5`` in French),
+times are in the page's zone and language (never the stored UTC instant) and durations read
+``24 h``. A rule with no template, or evidence that does not fit it, shows the stored summary
+rather than nothing.
+
+Units are stored as UCUM codes (``Cel``, ``mm[Hg]``); pages show them as people write them
+(``unit.<code>`` messages: °C, mmHg).
 
 Times are stored in UTC and shown in the care team's IANA time zone with Babel's CLDR formats
 for the locale; ``<time datetime>`` keeps the exact UTC instant in the page.
@@ -21,9 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -31,7 +37,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_datetime, get_timezone_name
+from babel.dates import format_datetime, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
 
 __all__ = [
@@ -40,6 +46,7 @@ __all__ = [
     "LOCALES",
     "Translator",
     "catalogue",
+    "duration",
     "pick_locale",
     "rule_templates",
     "zone",
@@ -99,6 +106,7 @@ class Translator:
 
     locale: str
     tz: ZoneInfo
+    english: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def messages(self) -> Mapping[str, str]:
@@ -127,6 +135,36 @@ class Translator:
             return "—"
         return format_datetime(value, "short", tzinfo=self.tz, locale=self.babel_locale)
 
+    def ago(self, value: datetime | None, now: datetime) -> str:
+        """ago is how long before ``now`` ``value`` was, in words (« il y a 3 heures »)."""
+        if value is None:
+            return "—"
+        return format_timedelta(
+            value - now, threshold=1.5, add_direction=True, locale=self.babel_locale
+        )
+
+    def unit(self, code: str) -> str:
+        """unit is a UCUM unit code as people of the locale write it."""
+        return self(f"unit.{code}") if f"unit.{code}" in self.messages else code
+
+    def op(self, op: str) -> str:
+        """op is a comparison as a reader writes it (≥, not >=)."""
+        return _OPS.get(op, op)
+
+    def actor(self, actor: str | None) -> str:
+        """actor is who did something: a person's account, or the system in words."""
+        if actor is None:
+            return "—"
+        if actor.startswith("system:"):
+            return self("actor.system")
+        return actor.removeprefix("user:")
+
+    def reason(self, suppressed_by: str) -> str:
+        """reason says why an alert was not paged (``alerts.suppress``'s reasons)."""
+        kind, _, ref = suppressed_by.partition(":")
+        key = f"suppressed.{kind}"
+        return self(key, ref=ref) if key in self.messages else suppressed_by
+
     def zone_name(self) -> str:
         """zone_name is the page's time zone as people of the locale name it."""
         return get_timezone_name(self.tz, locale=self.babel_locale)
@@ -140,7 +178,9 @@ class Translator:
 
     def summary(self, rule_id: str, stored: str, evidence: Mapping[str, Any]) -> str:
         """summary is an alert's summary in this locale (the stored one when none fits)."""
-        template = rule_templates(self.locale).get(rule_id)
+        template = rule_templates(self.locale).get(rule_id) or (
+            self.english.get(rule_id) if self.locale == "en" else None
+        )
         if template is None:
             return stored
         values = _Blank(evidence)
@@ -165,6 +205,23 @@ class Translator:
         return ", ".join(parts)
 
 
+_OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_DURATION_UNITS = {
+    "fr-CA": {"m": "min", "h": "h", "d": "j"},
+    "en": {"m": "min", "h": "h", "d": "d"},
+}
+
+
+def duration(text: str, locale: str) -> str:
+    """duration writes a pack's duration (``24h``) as the locale does (``24 h``); other text
+    is returned as it is."""
+    match = _DURATION.match(text)
+    if match is None:
+        return text
+    return f"{match[1]}\N{NO-BREAK SPACE}{_DURATION_UNITS[locale][match[2]]}"
+
+
 class _LocalFormatter(string.Formatter):
     """_LocalFormatter formats numbers with the locale's decimal sign and times in its zone."""
 
@@ -179,7 +236,7 @@ class _LocalFormatter(string.Formatter):
             try:
                 when = datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return duration(value, self.t.locale)
             return self.t.time(when) if when.tzinfo else value
         formatted: str = super().format_field(value, format_spec)
         return formatted
