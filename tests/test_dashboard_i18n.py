@@ -6,17 +6,22 @@ from __future__ import annotations
 
 import re
 import string
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 import catalogue
 from alerts.model import Outcome
 from api.accounts import ROLES
 from api.dashboard import i18n, pages
 from rules import load_packs
-from tests.api_support import world
+from tests.api_support import World, world
 from tests.dashboard_support import (
+    alert_for,
     packs_dir,
+    sign_in,
 )
 
 __all__ = ["packs_dir", "world"]
@@ -113,3 +118,89 @@ def test_french_deviation_summary_names_the_vitals_that_moved() -> None:
 
 
 # --- sign-in, language, time zone ---------------------------------------------------------
+
+
+def test_english_summaries_show_times_in_the_team_zone_not_utc() -> None:
+    english = i18n.Translator(
+        "en",
+        i18n.zone("America/Montreal"),
+        {"x.missing": "No weight for {hours:.0f} h (last {last_time})"},
+    )
+    text = english.summary(
+        "x.missing", "stored", {"hours": 48.0, "last_time": "2026-12-02T23:15:24.325000+00:00"}
+    )
+    assert text == "No weight for 48 h (last 2026-12-02, 6:15\u202fp.m.)"
+
+
+def test_english_page_renders_the_summary_from_the_pack(world: World) -> None:
+    alert_for(world, "own", world.clock.now - timedelta(hours=1))
+    world.db.execute("UPDATE users SET locale = 'en' WHERE username = 'nurse'")
+    sign_in(world)
+    page = world.client.get("/dashboard/").text
+    assert "SpO2 89% below 92% in 2 of the last 3 readings" in page
+    assert "stored summary of hf.spo2_low" not in page
+
+
+def test_durations_units_and_comparisons_are_written_as_the_locale_does() -> None:
+    fr = i18n.Translator("fr-CA", i18n.zone("America/Montreal"))
+    evidence = {"readings": "SpO2 70 %, Systolic BP 250 mm[Hg]", "confirm_within": "24h"}
+    assert fr.summary("common.suspect_reading", "x", evidence) == (
+        "Saturation en oxygène (SpO2) 70 %, Pression artérielle systolique 250 mmHg non confirmé"
+        " par une deuxième mesure dans les 24\u00a0h : artefact possible, demander au patient de"
+        " reprendre la mesure"
+    )
+    assert fr.unit("Cel") == "°C" and fr.unit("mm[Hg]") == "mmHg" and fr.unit("{score}") == "/10"
+    assert fr.op(">=") == "≥"
+    assert fr.actor("system:retracted") == "le système" and fr.actor("user:nurse") == "nurse"
+
+
+@pytest.mark.parametrize(
+    ("reason", "french"),
+    [
+        ("late", "reçue en retard : historique, pas de notification"),
+        ("silence:4", "en sourdine"),
+        ("inhibited:12", "expliquée par l’alerte n° 12 : pas de notification"),
+        ("flapping", "répétée peu après : pas de nouvelle notification"),
+    ],
+)
+def test_why_an_alert_was_not_paged_is_said_as_it_is(reason: str, french: str) -> None:
+    assert i18n.Translator("fr-CA", i18n.zone("America/Montreal")).reason(reason) == french
+
+
+def test_a_late_alert_is_not_shown_as_silenced(world: World) -> None:
+    """A late alert is held back from paging with reason ``late``; the page said "en sourdine"
+    (silenced) while no silence was in force. It must say what happened, once."""
+    alert = alert_for(world, "own", world.clock.now - timedelta(hours=1))
+    world.db.execute(
+        "UPDATE alerts SET late = true, suppressed_by = 'late' WHERE id = %s", (alert,)
+    )
+    sign_in(world)
+    for path in (
+        "/dashboard/",
+        "/dashboard/alerts",
+        f"/dashboard/patients/{world.patients['own']}",
+    ):
+        page = world.client.get(path).text
+        assert "en sourdine</span>" not in page, path
+        assert page.count("reçue en retard : historique, pas de notification") == 1, path
+        assert "données tardives" not in page, path
+
+
+def test_a_system_resolution_reads_in_french(world: World) -> None:
+    alert = alert_for(world, "own", world.clock.now - timedelta(hours=1))
+    world.db.execute(
+        "UPDATE alerts SET status = 'resolved', resolved_by = 'system:retracted',"
+        " outcome = 'retracted', resolution_note = 'every firing was retracted', resolved_at = %s"
+        " WHERE id = %s",
+        (world.clock.now, alert),
+    )
+    sign_in(world)
+    page = world.client.get(f"/dashboard/patients/{world.patients['own']}").text
+    for english in (
+        "every firing was retracted",
+        "system:retracted",
+        "condition toujours présente",
+    ):
+        assert english not in page
+    assert "résolue par le système" in page
+    assert "Les mesures qui l’avaient déclenchée ont été retirées ou corrigées." in page

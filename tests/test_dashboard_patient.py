@@ -3,6 +3,7 @@ NEWS2 line, and the charting library served from local files."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -104,3 +105,36 @@ def test_the_charting_library_is_served_from_local_files(world: World) -> None:
         assert answer.status_code == 200 and len(answer.content) > 1000, name
     assert world.client.get("/dashboard/static/..%2Fpages.py").status_code == 404
     assert world.client.get("/dashboard/static/package.json").status_code == 404
+
+
+def test_a_reading_just_stored_shows_before_the_aggregates_refresh(world: World) -> None:
+    """On plain PostgreSQL the hourly aggregate is a materialized view refreshed once a minute:
+    a new patient's first readings must be drawn at once all the same."""
+    patient = world.patients["own"]
+    world.db.execute(
+        "INSERT INTO readings (time, patient_id, device_id, type, value, unit, original_value,"
+        " original_unit, msg_id, received_at) VALUES (%s, %s, 'd', 'spo2', 91, '%%', 91, '%%',"
+        " 'fresh', %s)",
+        (world.clock.now - timedelta(minutes=3), patient, world.clock.now),
+    )
+    sign_in(world)
+    html = world.client.get(f"/dashboard/patients/{patient}").text
+    assert "Aucune mesure pendant cette période" not in html
+    spo2 = {s["type"]: s for s in chart_data(html)["series"]}["spo2"]
+    assert spo2["mean"] == [91.0]
+
+
+def test_blood_pressure_and_respiratory_rate_charts_draw_thresholds(world: World) -> None:
+    patient = world.patients["own"]
+    readings(world.db, patient, world.clock.now)
+    sign_in(world)
+    html = world.client.get(f"/dashboard/patients/{patient}").text
+    series = {s["type"]: s for s in chart_data(html)["series"]}
+    rr = {(t["op"], t["value"]) for t in series["respiratory_rate"]["thresholds"]}
+    assert rr == {("<=", 8), (">=", 25)}  # NEWS2 scores 3 there
+    sbp = {(t["op"], t["value"]) for t in series["systolic_bp"]["thresholds"]}
+    assert ("<=", 90) in sbp
+    shown = re.sub(r"<script.*?</script>", "", html, flags=re.S)  # what the page says
+    assert "(°C)" in shown and "(mmHg)" in shown and "(Cel)" not in shown
+    assert "mm[Hg]" not in shown and ">=" not in shown
+    assert "≤ 8,0" in shown and "NEWS2 3 points" in shown

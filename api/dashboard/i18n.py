@@ -40,6 +40,8 @@ from babel import Locale
 from babel.dates import format_datetime, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
 
+import catalogue as catalogue_of_types
+
 __all__ = [
     "CATALOGUE_DIR",
     "DEFAULT_LOCALE",
@@ -186,10 +188,30 @@ class Translator:
         values = _Blank(evidence)
         if isinstance(evidence.get("vitals"), list):
             values["explanation"] = self._explanation(evidence["vitals"])
+        if isinstance(evidence.get("readings"), str):
+            values["readings"] = self._readings(evidence["readings"])
         try:
             return _LocalFormatter(self).vformat(template, (), values)
         except (KeyError, ValueError, TypeError, IndexError):
             return stored
+
+    def _readings(self, listed: str) -> str:
+        """_readings writes an artefact rule's list of readings (``SpO2 70 %, Temperature 33.1
+        °C``: catalogue labels and units, from ``rules.evaluate``) in this locale."""
+        labels = sorted(_labels().items(), key=lambda item: -len(item[0]))
+        parts = []
+        for part in listed.split(", "):
+            found = next(((lab, name) for lab, name in labels if part.startswith(lab + " ")), None)
+            if found is None:
+                parts.append(part)
+                continue
+            value, _, unit = part[len(found[0]) + 1 :].partition(" ")
+            try:
+                number = _LocalFormatter(self).format_field(float(value), "g")
+            except ValueError:
+                number = value
+            parts.append(f"{self('type.' + found[1])} {number} {self.unit(unit)}".strip())
+        return ", ".join(parts)
 
     def _explanation(self, moves: list[Any]) -> str:
         """_explanation says, for a deviation rule's evidence, which vitals moved and from what
@@ -203,6 +225,12 @@ class Translator:
             before = _LocalFormatter(self).format_field(float(move["usual"]), ".3g")
             parts.append(f"{self('type.' + str(move['type']))} {change} ({usual} {before})")
         return ", ".join(parts)
+
+
+@cache
+def _labels() -> dict[str, str]:
+    """_labels maps each catalogue label (as the packs' English text writes it) to its type."""
+    return {kind.label: name for name, kind in catalogue_of_types.CATALOGUE.items()}
 
 
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
