@@ -97,6 +97,12 @@ def zone(name: str | None, fallback: str = "America/Montreal") -> ZoneInfo:
         return ZoneInfo(fallback)
 
 
+@cache
+def _babel_locale(locale: str) -> Locale:
+    """_babel_locale: Babel's locale data, parsed once (a worklist formats hundreds of values)."""
+    return Locale.parse(_BABEL[locale])
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         raise KeyError(key)
@@ -117,7 +123,7 @@ class Translator:
 
     @property
     def babel_locale(self) -> Locale:
-        return Locale.parse(_BABEL[self.locale])
+        return _babel_locale(self.locale)
 
     def __call__(self, key: str, **values: Any) -> str:
         """Translator("key", name=value) is the message ``key`` with its placeholders filled.
