@@ -6,9 +6,9 @@ the newest hours) but, on plain PostgreSQL, a materialized view the scheduler re
 minute: a new patient's first readings, or the last minute of anyone's, are not in it yet. For
 each (patient, type) the view's newest bucket in the window is its *edge*: that bucket and every
 later one are recomputed from ``readings`` (index ``readings_patient_type_time``, a short range
-scan per pair) and replace the view's rows. A type with no bucket in the window is read from
-``readings`` for the whole window. Late data for an hour older than the edge shows at the next
-refresh, as before.
+scan per pair, forced by LATERAL) and replace the view's rows. A type with no bucket in the
+window is read from ``readings`` for the whole window. Late data for an hour older than the edge
+shows at the next refresh.
 """
 
 from __future__ import annotations
@@ -53,20 +53,21 @@ def hourly(
     patients, types = [p for p, _ in pairs], [t for _, t in pairs]
     found: dict[tuple[uuid.UUID, str], dict[datetime, Bucket]] = {}
     for row in conn.execute(
-        "SELECT h.patient_id, h.type, h.bucket, h.n, h.mean, h.min_value, h.max_value"
-        " FROM unnest(%s::uuid[], %s::text[]) AS e(patient_id, type)"
-        " JOIN readings_hourly h ON h.patient_id = e.patient_id AND h.type = e.type"
-        " AND h.bucket >= %s AND h.bucket <= %s",
+        "SELECT e.patient_id, e.type, h.bucket, h.n, h.mean, h.min_value, h.max_value"
+        " FROM unnest(%s::uuid[], %s::text[]) AS e(patient_id, type) CROSS JOIN LATERAL"
+        " (SELECT bucket, n, mean, min_value, max_value FROM readings_hourly"
+        " WHERE patient_id = e.patient_id AND type = e.type AND bucket >= %s AND bucket <= %s) h",
         (patients, types, since, until),
     ):
         found.setdefault((row[0], row[1]), {})[row[2]] = _bucket(row)
     edges = [max(found[pair]) if pair in found else since for pair in pairs]
     for row in conn.execute(
-        f"SELECT e.patient_id, e.type, {_BIN} AS bucket, count(*), avg(r.value), min(r.value),"
-        " max(r.value) FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[])"
-        " AS e(patient_id, type, edge)"
-        " JOIN readings r ON r.patient_id = e.patient_id AND r.type = e.type"
-        " AND r.time >= e.edge AND r.time <= %s GROUP BY 1, 2, 3",
+        "SELECT e.patient_id, e.type, r.bucket, r.n, r.mean, r.low, r.high"
+        " FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[]) AS e(patient_id, type, edge)"
+        f" CROSS JOIN LATERAL (SELECT {_BIN} AS bucket, count(*) AS n, avg(r.value) AS mean,"
+        " min(r.value) AS low, max(r.value) AS high FROM readings r"
+        " WHERE r.patient_id = e.patient_id AND r.type = e.type AND r.time >= e.edge"
+        " AND r.time <= %s GROUP BY 1) r",
         (patients, types, edges, until),
     ):
         found.setdefault((row[0], row[1]), {})[row[2]] = _bucket(row)

@@ -291,9 +291,9 @@ def _usual(
     if not pairs:
         return {}
     rows = conn.execute(
-        "SELECT d.patient_id, d.type, d.mean FROM unnest(%s::uuid[], %s::text[]) AS e(p, t)"
-        " JOIN readings_daily d ON d.patient_id = e.p AND d.type = e.t"
-        " AND d.bucket >= %s AND d.bucket < %s",
+        "SELECT e.p, e.t, d.mean FROM unnest(%s::uuid[], %s::text[]) AS e(p, t)"
+        " CROSS JOIN LATERAL (SELECT mean FROM readings_daily WHERE patient_id = e.p"
+        " AND type = e.t AND bucket >= %s AND bucket < %s) d",
         (
             [p for p, _ in pairs],
             [t for _, t in pairs],
