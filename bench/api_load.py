@@ -20,7 +20,12 @@ client's time is not the server's GIL):
 2. a 30-day bucketed chart of one patient (a different patient each request): ``GET
    /patients/{id}/readings?type=systolic_bp&type=diastolic_bp&type=heart_rate&bucket=hour&
    since=now-30d&limit=1000`` — target p95 ≤ 100 ms — beside its bare SQL;
-3. 200 concurrent SSE clients held on ``/alerts/stream``: all open, then one acknowledgement
+3. the nurse dashboard's worklist of the same nurse (one row per patient with an unresolved
+   alert, with vitals, sparkline and adherence): ``GET /dashboard/queue`` (the live update's
+   fragment; the page costs the same) — target p95 ≤ 150 ms — beside its bare SQL
+   (``api.dashboard.worklist.entries``), and a patient page (``GET /dashboard/patients/{id}``,
+   7 days, a different patient each request);
+4. 200 concurrent SSE clients held on ``/alerts/stream``: all open, then one acknowledgement
    through the API, and the time until every client has the change (p50/p95/max); the queue's
    p95 is measured again while the 200 streams are held.
 
@@ -48,12 +53,14 @@ import psycopg
 import store
 from alerts import AlertsConfig, AlertsWorker
 from api import accounts
+from api.dashboard import worklist
+from api.dashboard.i18n import zone
 from api.queries import alerts as alert_queries
 from api.queries import readings as reading_queries
 from devices.sim import SimConfig, Simulation
 from homecare.settings import load_settings
 from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker
+from rules import RulesConfig, RulesWorker, load_packs
 from rules.packs import DEFAULT_PACKS
 
 TEAMS = 10
@@ -220,6 +227,13 @@ def run(url: str, requests: int, streams: int) -> None:
             ),
             requests,
         )
+        pack_set = load_packs(DEFAULT_PACKS)
+        sql_worklist = timed(
+            lambda i: worklist.entries(
+                conn, ["team-00"], now=datetime.now(UTC), time_zone=zone("UTC"), pack_set=pack_set
+            ),
+            requests,
+        )
         port = _free_port()
         env = os.environ | {
             "HOMECARE_DATABASE_URL": url,
@@ -266,6 +280,22 @@ def run(url: str, requests: int, streams: int) -> None:
                 print(f"           SQL  {percentiles(sql_queue)}   (same page, bare query)")
                 print(f"chart      API  {percentiles(api_chart)}   ({rows} hourly rows, 3 types)")
                 print(f"           SQL  {percentiles(sql_chart)}")
+                cookies = {"homecare_session": token}
+                with httpx2.Client(base_url=base, cookies=cookies, timeout=30) as page_client:
+                    page_client.get("/dashboard/queue").raise_for_status()  # warm up
+                    api_worklist = timed(
+                        lambda i: page_client.get("/dashboard/queue").raise_for_status(), requests
+                    )
+                    api_patient = timed(
+                        lambda i: page_client.get(
+                            f"/dashboard/patients/{team_patients[i % len(team_patients)]}"
+                        ).raise_for_status(),
+                        requests,
+                    )
+                    shown = page_client.get("/dashboard/queue").text.count('class="patient ')
+                print(f"worklist   page {percentiles(api_worklist)}   ({shown} patients)")
+                print(f"           SQL  {percentiles(sql_worklist)}")
+                print(f"patient    page {percentiles(api_patient)}")
                 target = next(
                     (
                         a["id"]

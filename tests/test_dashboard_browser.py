@@ -13,84 +13,21 @@ would be one).
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import psycopg
-import pytest
-from playwright.sync_api import ConsoleMessage, Page, sync_playwright
-from psycopg.types.json import Jsonb
+from playwright.sync_api import ConsoleMessage, sync_playwright
 
 import store
-from alerts import AlertsConfig, AlertsWorker
-from api import ApiConfig, create_app
-from api.serve import serve
-from rules.packs import DEFAULT_PACKS
-from tests.api_support import PASSWORD, add_user
+from tests.api_support import add_user
+from tests.browser_support import ARTIFACTS, CHROMIUM, served, sign_in
+from tests.browser_support import finding as _finding
+from tests.browser_support import readings as _readings
 from tests.support.pipeline import wait_for
-from tests.support.services import free_port
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
-
-
-def _finding(conn: psycopg.Connection[Any], patient: uuid.UUID, score: int) -> None:
-    """_finding writes a NEWS2 finding as the rules stage does (its trigger wakes the alerts)."""
-    now = datetime.now(UTC)
-    conn.execute(
-        "INSERT INTO findings (patient_id, rule_id, state, severity, evidence_time, received_at,"
-        " late, summary, evidence, pack, pack_version) VALUES (%s, 'common.news2_high', 'active',"
-        " 'critical', %s, %s, false, %s, %s, 'common', 1)",
-        (
-            patient,
-            now - timedelta(minutes=2),
-            now,
-            f"NEWS2 {score} (from 7 parameters): high clinical risk",
-            Jsonb({"score": score, "parameters": 7, "min_score": 7}),
-        ),
-    )
-
-
-def _readings(conn: psycopg.Connection[Any], patient: uuid.UUID) -> None:
-    """_readings: 30 days of vitals every 4 hours, for the patient page's charts."""
-    now = datetime.now(UTC)
-    conn.execute(
-        "INSERT INTO readings (time, patient_id, device_id, type, value, unit, original_value,"
-        " original_unit, msg_id, received_at)"
-        " SELECT t, %(p)s, 'dev-1', ty.name, ty.v + 3 * sin(extract(epoch FROM t) / 40000),"
-        " ty.u, ty.v, ty.u, 'm' || extract(epoch FROM t), t"
-        " FROM generate_series(%(start)s::timestamptz, %(end)s::timestamptz, '4 hours') AS t,"
-        " (VALUES ('spo2', 93.0, '%%'), ('heart_rate', 84.0, '/min'),"
-        "  ('respiratory_rate', 19.0, '/min'), ('systolic_bp', 128.0, 'mm[Hg]'),"
-        "  ('body_temperature', 37.1, 'Cel'), ('body_weight', 82.0, 'kg')) AS ty(name, v, u)",
-        {"p": patient, "start": now - timedelta(days=30), "end": now - timedelta(minutes=30)},
-    )
-    store.refresh_aggregates(conn)
-
-
-@pytest.fixture
-def served(database_url: str, db: psycopg.Connection[Any]) -> Iterator[str]:
-    """served: the app on a loopback port and an alerts worker, both on this test's database."""
-    app = create_app(ApiConfig(database_url=database_url, packs_dir=DEFAULT_PACKS, pool_size=4))
-    port = free_port()
-    stop = threading.Event()
-    server = threading.Thread(target=serve, args=(app, "127.0.0.1", port, stop), daemon=True)
-    worker = AlertsWorker(AlertsConfig(database_url=database_url, packs_dir=DEFAULT_PACKS))
-    worker_thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
-    server.start()
-    worker_thread.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop.set()
-        server.join(timeout=20)
-        worker_thread.join(timeout=20)
-        assert not server.is_alive() and not worker_thread.is_alive()
+__all__ = ["served"]
 
 
 def _alert_of(conn: psycopg.Connection[Any], patient: uuid.UUID) -> Any:
@@ -99,19 +36,6 @@ def _alert_of(conn: psycopg.Connection[Any], patient: uuid.UUID) -> Any:
         " WHERE patient_id = %s",
         (patient,),
     ).fetchone()
-
-
-def _sign_in(page: Page, served: str) -> None:
-    """_sign_in signs the nurse in (French by default) and waits for the live queue."""
-    page.goto(f"{served}/dashboard/")
-    assert page.url.startswith(f"{served}/dashboard/login")
-    assert page.locator("h1").inner_text() == "Connexion"
-    page.fill("#username", "nurse")
-    page.fill("#password", PASSWORD)
-    page.click("button.primary")
-    page.wait_for_url(f"{served}/dashboard/")
-    page.wait_for_selector("#live-status[data-state=live]")
-    assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
 
 
 def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
@@ -146,7 +70,7 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
             )
             page.set_default_timeout(10_000)
 
-            _sign_in(page, served)
+            sign_in(page, served)
 
             # Another team's patient gets an alert first: it must never show.
             _finding(db, other, 9)
@@ -154,12 +78,12 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
             # Then the nurse's patient: it must appear without a reload.
             started = time.monotonic()
             _finding(db, own, 8)
-            row = page.wait_for_selector("#queue-rows tr[data-alert-id]")
+            row = page.wait_for_selector("#worklist [data-alert-id]")
             assert row is not None
             arrival_s = time.monotonic() - started
             alert_id = int(row.get_attribute("data-alert-id") or 0)
-            assert page.locator("#queue-rows tr[data-alert-id]").count() == 1
-            text = row.inner_text()
+            assert page.locator("#worklist [data-alert-id]").count() == 1
+            text = page.locator(f"#patient-{own}").inner_text()  # the patient's row
             assert "Critique" in text and "Jeanne Tremblay" in text
             assert "NEWS2 8 (sur 7 paramètres) : risque clinique élevé" in text
             assert "Paul Gagnon" not in page.content()
@@ -172,6 +96,7 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
             assert "Prise en charge" in page.locator(f"#alert-{alert_id}").inner_text()
 
             # Resolve with an outcome from the page.
+            page.click(f"#resolve-{alert_id} > summary")
             page.select_option(f"#outcome-{alert_id}", "called_patient")
             page.click(f"#alert-{alert_id} button[data-action=resolve]")
             page.wait_for_selector(".notice >> text=Alerte résolue.")
@@ -181,7 +106,8 @@ def test_nurse_sees_a_new_alert_live_then_acknowledges_and_resolves_it(
                 "user:nurse",
                 "called_patient",
             )
-            assert page.locator("#queue-rows").inner_text().strip() == "Aucune alerte en attente."
+            empty = "Aucun patient n’a d’alerte en attente."
+            assert page.locator("#worklist").inner_text().strip() == empty
 
             # The patient page: charts drawn from local files, alert history with the outcome.
             page.goto(f"{served}/dashboard/patients/{own}?days=30")
@@ -215,18 +141,19 @@ def test_a_live_update_keeps_the_outcome_and_note_the_nurse_entered(
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             page.set_default_timeout(10_000)
-            _sign_in(page, served)
+            sign_in(page, served)
             _finding(db, first, 8)
-            row = page.wait_for_selector("#queue-rows tr[data-alert-id]")
+            row = page.wait_for_selector("#worklist [data-alert-id]")
             assert row is not None
             alert_id = int(row.get_attribute("data-alert-id") or 0)
+            page.click(f"#resolve-{alert_id} > summary")
             page.select_option(f"#outcome-{alert_id}", "called_patient")
             page.fill(f"#note-{alert_id}", "Rappel demain matin")
             page.evaluate("document.activeElement && document.activeElement.blur()")
 
             _finding(db, second, 9)
-            page.wait_for_selector(f"#queue-rows tr[data-alert-id]:not(#alert-{alert_id})")
-            assert page.locator("#queue-rows tr[data-alert-id]").count() == 2
+            page.wait_for_selector(f"#worklist [data-alert-id]:not(#alert-{alert_id})")
+            assert page.locator("#worklist [data-alert-id]").count() == 2
             assert page.input_value(f"#outcome-{alert_id}") == "called_patient"
             assert page.input_value(f"#note-{alert_id}") == "Rappel demain matin"
             page.click(f"#alert-{alert_id} button[data-action=resolve]")

@@ -2,15 +2,21 @@
 and the NEWS2 score over the same window.
 
 - **Vitals** come from the hourly aggregates (``readings_hourly``, a continuous aggregate on
-  TimescaleDB, a materialized view on plain PostgreSQL). Seven days are drawn hour by hour
-  (mean, with min–max); 30 and 90 days day by day, where a *day* is the care team's local day:
-  the hourly buckets are regrouped in SQL by their local date (count-weighted mean, min of mins,
-  max of maxes). The stored daily aggregate is not used for this because its days are UTC days,
-  which in Montréal end at 19:00 or 20:00. (In a zone whose offset is not whole hours, e.g.
-  St. John's, an hour bucket straddling local midnight counts for the day it starts in.)
-- **Thresholds** are the threshold rules of the patient's packs (``common`` and each program),
-  with the patient's override in force, if any, instead of the pack's value (``threshold_overrides``
-  rows with no end; a NULL value there means "back to the pack's").
+  TimescaleDB, a materialized view on plain PostgreSQL), completed from the raw readings past
+  the aggregate's newest hour (``api.dashboard.series``), so a reading just stored is drawn at
+  once. Seven days are drawn hour by hour (mean, with min–max); 30 and 90 days day by day, where
+  a *day* is the care team's local day: the hourly buckets are regrouped by their local date
+  (count-weighted mean, min of mins, max of maxes). The stored daily aggregate is not used for
+  this because its days are UTC days, which in Montréal end at 19:00 or 20:00. (In a zone
+  whose offset is not whole hours, e.g. St. John's, an hour bucket straddling local midnight
+  counts for the day it starts in.)
+- **Thresholds** are the threshold rules of the patient's packs (``common`` and each program)
+  that alert, or feed a combination rule that alerts (``common.sbp_at_or_below_90``), with the
+  patient's override in force, if any, instead of the pack's value (``threshold_overrides``
+  rows with no end; a NULL value there means "back to the pack's"). When the patient has a
+  NEWS2 rule, the limits where a NEWS2 vital alone scores 3 (a red score: RCP NEWS2 2017, chart
+  1; the bands of ``rules.news2``) are drawn too: respiratory rate has no threshold rule, and
+  the rules stage watches it through NEWS2.
 - **NEWS2** is scored with ``rules.score_news2`` at every instant a NEWS2 vital was measured, from
   each vital's latest reading within the pack's NEWS2 ``within``, assuming air and Alert as the
   pack does, and only where at least its ``min_parameters`` are present — the same inputs the
@@ -28,12 +34,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 
 import catalogue
+from api.dashboard.series import hourly
 from rules import Observations, PackError, PackSet, load_packs, score_news2
-from rules.packs import News2Rule, ThresholdRule
+from rules.packs import CombinationRule, News2Rule, ThresholdRule
 
 __all__ = ["NEWS2_TYPES", "WINDOWS", "News2Point", "Series", "Threshold", "news2", "vitals"]
 
@@ -41,11 +49,20 @@ log = logging.getLogger(__name__)
 
 WINDOWS: tuple[int, ...] = (7, 30, 90)
 NEWS2_TYPES = ("respiratory_rate", "spo2", "systolic_bp", "heart_rate", "body_temperature")
+# Where one NEWS2 vital alone scores 3 (SpO2 on scale 1; temperature scores at most 2 above).
+NEWS2_RED: dict[str, tuple[tuple[str, float], ...]] = {
+    "respiratory_rate": (("<=", 8), (">=", 25)),
+    "spo2": (("<=", 91),),
+    "systolic_bp": (("<=", 90), (">=", 220)),
+    "heart_rate": (("<=", 40), (">=", 131)),
+    "body_temperature": (("<=", 35.0),),
+}
 
 
 @dataclass(frozen=True)
 class Threshold:
-    """Threshold: a line on a chart — a rule's value (the patient's override if there is one)."""
+    """Threshold: a line on a chart — a rule's value (the patient's override if there is one),
+    or a NEWS2 red limit (``rule_id`` ``news2``)."""
 
     rule_id: str
     op: str
@@ -120,15 +137,31 @@ def thresholds(
 ) -> dict[str, list[Threshold]]:
     """thresholds is the threshold lines in force for the patient, by measurement type."""
     overrides = _overrides(conn, patient_id)
+    rules = [rule for _pack, rule in pack_set.rules_for(programs)]
+    feeding = {
+        part: rule.severity
+        for rule in rules
+        if isinstance(rule, CombinationRule) and rule.alert
+        for part in rule.rules
+    }
     lines: dict[str, list[Threshold]] = {}
-    for _pack, rule in pack_set.rules_for(programs):
-        if not isinstance(rule, ThresholdRule) or not rule.alert:
+    for rule in rules:
+        if not isinstance(rule, ThresholdRule) or not (rule.alert or rule.id in feeding):
             continue
         override = overrides.get(rule.id)
         value = override if override is not None else rule.value
+        severity = rule.severity if rule.alert else feeding[rule.id]
         lines.setdefault(rule.type, []).append(
-            Threshold(rule.id, rule.op, value, rule.severity, override is not None)
+            Threshold(rule.id, rule.op, value, severity, override is not None)
         )
+    if news2_rules(pack_set, programs):
+        for type_name, limits in NEWS2_RED.items():
+            drawn = {(t.op, t.value) for t in lines.get(type_name, [])}
+            for op, value in limits:
+                if (op, value) not in drawn:
+                    lines.setdefault(type_name, []).append(
+                        Threshold("news2", op, value, "high", False)
+                    )
     return lines
 
 
@@ -145,32 +178,31 @@ def vitals(
     """vitals is one series per measurement type with readings in the last ``days`` days, in
     catalogue order, each with its threshold lines."""
     since = now - timedelta(days=days)
-    if days <= 7:
-        rows = conn.execute(
-            "SELECT type, bucket, mean, min_value, max_value FROM readings_hourly"
-            " WHERE patient_id = %s AND bucket >= %s AND bucket <= %s ORDER BY type, bucket",
-            (patient_id, since, now),
-        ).fetchall()
-    else:
-        rows = conn.execute(
-            "SELECT type, date_trunc('day', bucket AT TIME ZONE %(tz)s) AT TIME ZONE %(tz)s AS day,"
-            " sum(mean * n) / sum(n), min(min_value), max(max_value) FROM readings_hourly"
-            " WHERE patient_id = %(p)s AND bucket >= %(since)s AND bucket <= %(now)s"
-            " GROUP BY 1, 2 ORDER BY 1, 2",
-            {"tz": time_zone, "p": patient_id, "since": since, "now": now},
-        ).fetchall()
+    buckets = hourly(conn, [(patient_id, t) for t in catalogue.CATALOGUE], since, now)
+    zone = ZoneInfo(time_zone)
     by_type: dict[str, Series] = {}
-    for type_name, at, mean, low, high in rows:
-        if type_name not in catalogue.CATALOGUE:
+    for (_, type_name), hours in buckets.items():
+        unit = catalogue.lookup(type_name).canonical_unit
+        series = by_type[type_name] = Series(type_name, unit)
+        if days <= 7:
+            for b in hours:
+                series.times.append(int(b.at.timestamp()))
+                series.mean.append(round(b.mean, 2))
+                series.low.append(b.low)
+                series.high.append(b.high)
             continue
-        series = by_type.get(type_name)
-        if series is None:
-            unit = catalogue.lookup(type_name).canonical_unit
-            series = by_type[type_name] = Series(type_name, unit)
-        series.times.append(int(at.timestamp()))
-        series.mean.append(round(float(mean), 2))
-        series.low.append(float(low))
-        series.high.append(float(high))
+        local_days: dict[datetime, list[Any]] = {}
+        for b in hours:
+            local = b.at.astimezone(zone)
+            day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+            local_days.setdefault(day, []).append(b)
+        for day in sorted(local_days):
+            group = local_days[day]
+            n = sum(b.n for b in group)
+            series.times.append(int(day.timestamp()))
+            series.mean.append(round(sum(b.mean * b.n for b in group) / n, 2))
+            series.low.append(min(b.low for b in group))
+            series.high.append(max(b.high for b in group))
     lines = thresholds(conn, patient_id, programs, pack_set)
     order = list(catalogue.CATALOGUE)
     result = sorted(by_type.values(), key=lambda s: order.index(s.type))

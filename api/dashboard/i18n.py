@@ -6,12 +6,17 @@ script uses exists. JSON rather than gettext because the page script needs a few
 messages (sent to it in the page), and because a missing translation is then a failing test,
 not a silently English page. Placeholders use ``str.format`` names (``{count}``).
 
-Alert summaries are written by the rule packs, in English, from each finding's evidence. The
-French page renders them again from the same evidence with the French template of the rule
+Alert summaries are written by the rule packs, in English, from each finding's evidence. Pages
+render them again from the same evidence: the French page with the French template of the rule
 (``i18n/rules.fr-CA.json``, keyed by rule id; a test checks every alerting rule of the shipped
-packs has one, with no placeholder the pack's template lacks); numbers follow the locale
-(``82,5`` in French). A rule with no template, or evidence that does not fit it, shows the
-stored summary rather than nothing.
+packs has one, with no placeholder the pack's template lacks), the English page with the pack's
+own template (``english``) — so that in both, numbers follow the locale (``82,5`` in French),
+times are in the page's zone and language (never the stored UTC instant) and durations read
+``24 h``. A rule with no template, or evidence that does not fit it, shows the stored summary
+rather than nothing.
+
+Units are stored as UCUM codes (``Cel``, ``mm[Hg]``); pages show them as people write them
+(``unit.<code>`` messages: °C, mmHg).
 
 Times are stored in UTC and shown in the care team's IANA time zone with Babel's CLDR formats
 for the locale; ``<time datetime>`` keeps the exact UTC instant in the page.
@@ -21,9 +26,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import string
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -31,8 +37,10 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale
-from babel.dates import format_datetime, get_timezone_name
+from babel.dates import format_datetime, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
+
+import catalogue as catalogue_of_types
 
 __all__ = [
     "CATALOGUE_DIR",
@@ -40,6 +48,7 @@ __all__ = [
     "LOCALES",
     "Translator",
     "catalogue",
+    "duration",
     "pick_locale",
     "rule_templates",
     "zone",
@@ -88,6 +97,12 @@ def zone(name: str | None, fallback: str = "America/Montreal") -> ZoneInfo:
         return ZoneInfo(fallback)
 
 
+@cache
+def _babel_locale(locale: str) -> Locale:
+    """_babel_locale: Babel's locale data, parsed once (a worklist formats hundreds of values)."""
+    return Locale.parse(_BABEL[locale])
+
+
 class _Blank(dict[str, Any]):
     def __missing__(self, key: str) -> str:
         raise KeyError(key)
@@ -99,6 +114,7 @@ class Translator:
 
     locale: str
     tz: ZoneInfo
+    english: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def messages(self) -> Mapping[str, str]:
@@ -107,7 +123,7 @@ class Translator:
 
     @property
     def babel_locale(self) -> Locale:
-        return Locale.parse(_BABEL[self.locale])
+        return _babel_locale(self.locale)
 
     def __call__(self, key: str, **values: Any) -> str:
         """Translator("key", name=value) is the message ``key`` with its placeholders filled.
@@ -127,6 +143,36 @@ class Translator:
             return "—"
         return format_datetime(value, "short", tzinfo=self.tz, locale=self.babel_locale)
 
+    def ago(self, value: datetime | None, now: datetime) -> str:
+        """ago is how long before ``now`` ``value`` was, in words (« il y a 3 heures »)."""
+        if value is None:
+            return "—"
+        return format_timedelta(
+            value - now, threshold=1.5, add_direction=True, locale=self.babel_locale
+        )
+
+    def unit(self, code: str) -> str:
+        """unit is a UCUM unit code as people of the locale write it."""
+        return self(f"unit.{code}") if f"unit.{code}" in self.messages else code
+
+    def op(self, op: str) -> str:
+        """op is a comparison as a reader writes it (≥, not >=)."""
+        return _OPS.get(op, op)
+
+    def actor(self, actor: str | None) -> str:
+        """actor is who did something: a person's account, or the system in words."""
+        if actor is None:
+            return "—"
+        if actor.startswith("system:"):
+            return self("actor.system")
+        return actor.removeprefix("user:")
+
+    def reason(self, suppressed_by: str) -> str:
+        """reason says why an alert was not paged (``alerts.suppress``'s reasons)."""
+        kind, _, ref = suppressed_by.partition(":")
+        key = f"suppressed.{kind}"
+        return self(key, ref=ref) if key in self.messages else suppressed_by
+
     def zone_name(self) -> str:
         """zone_name is the page's time zone as people of the locale name it."""
         return get_timezone_name(self.tz, locale=self.babel_locale)
@@ -140,16 +186,38 @@ class Translator:
 
     def summary(self, rule_id: str, stored: str, evidence: Mapping[str, Any]) -> str:
         """summary is an alert's summary in this locale (the stored one when none fits)."""
-        template = rule_templates(self.locale).get(rule_id)
+        template = rule_templates(self.locale).get(rule_id) or (
+            self.english.get(rule_id) if self.locale == "en" else None
+        )
         if template is None:
             return stored
         values = _Blank(evidence)
         if isinstance(evidence.get("vitals"), list):
             values["explanation"] = self._explanation(evidence["vitals"])
+        if isinstance(evidence.get("readings"), str):
+            values["readings"] = self._readings(evidence["readings"])
         try:
             return _LocalFormatter(self).vformat(template, (), values)
         except (KeyError, ValueError, TypeError, IndexError):
             return stored
+
+    def _readings(self, listed: str) -> str:
+        """_readings writes an artefact rule's list of readings (``SpO2 70 %, Temperature 33.1
+        °C``: catalogue labels and units, from ``rules.evaluate``) in this locale."""
+        labels = sorted(_labels().items(), key=lambda item: -len(item[0]))
+        parts = []
+        for part in listed.split(", "):
+            found = next(((lab, name) for lab, name in labels if part.startswith(lab + " ")), None)
+            if found is None:
+                parts.append(part)
+                continue
+            value, _, unit = part[len(found[0]) + 1 :].partition(" ")
+            try:
+                number = _LocalFormatter(self).format_field(float(value), "g")
+            except ValueError:
+                number = value
+            parts.append(f"{self('type.' + found[1])} {number} {self.unit(unit)}".strip())
+        return ", ".join(parts)
 
     def _explanation(self, moves: list[Any]) -> str:
         """_explanation says, for a deviation rule's evidence, which vitals moved and from what
@@ -163,6 +231,29 @@ class Translator:
             before = _LocalFormatter(self).format_field(float(move["usual"]), ".3g")
             parts.append(f"{self('type.' + str(move['type']))} {change} ({usual} {before})")
         return ", ".join(parts)
+
+
+@cache
+def _labels() -> dict[str, str]:
+    """_labels maps each catalogue label (as the packs' English text writes it) to its type."""
+    return {kind.label: name for name, kind in catalogue_of_types.CATALOGUE.items()}
+
+
+_OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+_DURATION = re.compile(r"^(\d+)([mhd])$")
+_DURATION_UNITS = {
+    "fr-CA": {"m": "min", "h": "h", "d": "j"},
+    "en": {"m": "min", "h": "h", "d": "d"},
+}
+
+
+def duration(text: str, locale: str) -> str:
+    """duration writes a pack's duration (``24h``) as the locale does (``24 h``); other text
+    is returned as it is."""
+    match = _DURATION.match(text)
+    if match is None:
+        return text
+    return f"{match[1]}\N{NO-BREAK SPACE}{_DURATION_UNITS[locale][match[2]]}"
 
 
 class _LocalFormatter(string.Formatter):
@@ -179,7 +270,7 @@ class _LocalFormatter(string.Formatter):
             try:
                 when = datetime.fromisoformat(value)
             except ValueError:
-                return value
+                return duration(value, self.t.locale)
             return self.t.time(when) if when.tzinfo else value
         formatted: str = super().format_field(value, format_spec)
         return formatted

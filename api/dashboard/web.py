@@ -38,15 +38,20 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from api.accounts import Principal
 from api.auth import SESSION_COOKIE, authenticate, same_origin
 from api.config import ApiConfig
+from api.dashboard.charts import packs
 from api.dashboard.i18n import Translator, pick_locale, zone
 from api.errors import Unauthorized
+from rules import PackError
 
 __all__ = [
     "LANG_COOKIE",
     "Page",
     "csrf_token",
     "forbidden_post",
+    "gate",
+    "not_found",
     "redirect",
+    "refused",
     "render",
     "safe_next",
     "session_principal",
@@ -137,7 +142,17 @@ class Page:
             config.default_locale,
         )
         tz_name = time_zone or (principal.time_zone if principal else None)
-        return cls(request, principal, Translator(locale, zone(tz_name, config.default_time_zone)))
+        tz = zone(tz_name, config.default_time_zone)
+        return cls(request, principal, Translator(locale, tz, _pack_summaries(config)))
+
+
+def _pack_summaries(config: ApiConfig) -> dict[str, str]:
+    """_pack_summaries: each rule's summary template as its pack writes it (English)."""
+    try:
+        pack_set = packs(config.packs_dir)
+    except (PackError, OSError):  # no packs readable: the stored summaries are shown
+        return {}
+    return {rule.id: rule.summary for pack in pack_set.packs.values() for rule in pack.rules}
 
 
 def render(page: Page, template: str, status: int = 200, **context: Any) -> Response:
@@ -158,3 +173,36 @@ def render(page: Page, template: str, status: int = 200, **context: Any) -> Resp
         )
     )
     return HTMLResponse(html, status_code=status, headers=NO_STORE)
+
+
+def gate(page: Page) -> Response | None:
+    """gate: sign in first (redirect), or a 403 page for roles that see no patients."""
+    if page.principal is None:
+        return redirect(f"/dashboard/login?next={page.request.url.path}")
+    if not page.principal.is_clinician:
+        return render(
+            page,
+            "error.html",
+            403,
+            title=page.t("error.forbidden.title"),
+            message=page.t("error.forbidden.body"),
+        )
+    return None
+
+
+def not_found(page: Page) -> Response:
+    """not_found is the 404 page (also for what another care team's user may not see)."""
+    return render(
+        page,
+        "error.html",
+        404,
+        title=page.t("error.not_found.title"),
+        message=page.t("error.not_found.body"),
+    )
+
+
+def refused(page: Page) -> Response:
+    """refused is the 403 page of a form that failed its protection."""
+    return render(
+        page, "error.html", 403, title=page.t("error.csrf.title"), message=page.t("error.csrf.body")
+    )

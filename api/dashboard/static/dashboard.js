@@ -1,4 +1,4 @@
-// Homecare RPM nurse dashboard: live triage queue and patient charts.
+// Homecare RPM nurse dashboard: live worklist / alert view and patient charts.
 // Server-rendered pages work without this script; it adds the live updates (the API's SSE
 // stream triggers a re-read of the server-rendered rows) and draws the charts with uPlot.
 "use strict";
@@ -7,22 +7,56 @@
   // --- live queue -------------------------------------------------------------------------
   function liveQueue(status) {
     var rowsUrl = status.dataset.rowsUrl;
-    var body = document.getElementById("queue-rows");
+    var body = document.getElementById(status.dataset.rowsTarget);
     var announce = document.getElementById("live-announce");
     var timer = null;
     var pending = false;
     var inflight = false;
 
     function ids() {
-      return Array.prototype.map.call(body.querySelectorAll("tr[data-alert-id]"), function (tr) {
+      return Array.prototype.map.call(body.querySelectorAll("[data-alert-id]"), function (tr) {
         return tr.dataset.alertId;
       });
     }
 
     function busy() {
-      // Do not replace rows under a nurse who is filling in a form in the queue.
+      // Do not replace rows under a nurse who is typing or choosing in a form of the list.
       var active = document.activeElement;
-      return active && body.contains(active) && active.tagName !== "BUTTON";
+      return active && body.contains(active) && (active.tagName === "INPUT" || active.tagName === "SELECT");
+    }
+
+    // Where the keyboard is (a button, a link, a disclosure) and which disclosures are open:
+    // a re-read puts both back, so a live update never drops the focus to the page body.
+    function place() {
+      var active = document.activeElement;
+      var focus = null;
+      if (active && body.contains(active)) {
+        var holder = active.id ? active : active.closest("[id]");
+        var within = active.id ? null : holder && Array.prototype.indexOf.call(
+          holder.querySelectorAll("a, button, summary, input, select"), active);
+        focus = holder ? { id: holder.id, index: within } : null;
+      }
+      var open = Array.prototype.map.call(body.querySelectorAll("details[open][id]"), function (d) { return d.id; });
+      return { focus: focus, open: open };
+    }
+
+    function replace(where) {
+      where.open.forEach(function (id) {
+        var d = document.getElementById(id);
+        if (d && body.contains(d)) d.open = true;
+      });
+      if (!where.focus) return;
+      var holder = document.getElementById(where.focus.id);
+      var target = holder;
+      if (holder && where.focus.index !== null && where.focus.index >= 0) {
+        target = holder.querySelectorAll("a, button, summary, input, select")[where.focus.index] || holder;
+      }
+      if (!target || !body.contains(target)) {
+        // What had the focus is gone (resolved by someone else): the list's heading gets it.
+        target = document.querySelector("main h1");
+        if (target) target.setAttribute("tabindex", "-1");
+      }
+      if (target) target.focus({ preventScroll: true });
     }
 
     // What the nurse entered in the rows' forms (an outcome chosen, a note typed) and left for
@@ -57,11 +91,14 @@
         .then(function (html) {
           if (html === null) return;
           var values = entered();
+          var where = place();
           body.innerHTML = html;
           restore(values);
+          replace(where);
           var fresh = ids().filter(function (id) { return before.indexOf(id) < 0; });
           fresh.forEach(function (id) {
             var row = document.getElementById("alert-" + id);
+            if (row && row.closest("li.patient")) row = row.closest("li.patient");
             if (row) row.classList.add("new");
           });
           announce.textContent = fresh.length ? status.dataset.msgNew : status.dataset.msgUpdated;
@@ -105,10 +142,12 @@
       var f = new Intl.DateTimeFormat(lang, Object.assign({}, zone, options));
       return function (ts) { return f.format(new Date(ts * 1e3)); };
     }
+    var number = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
     return {
       day: make({ day: "numeric", month: "short" }),
-      hour: make({ day: "numeric", month: "short", hour: "numeric", minute: "2-digit" }),
+      hour: make({ hour: "numeric", minute: "2-digit" }),
       full: make({ dateStyle: "medium", timeStyle: "short" }),
+      number: function (v) { return number.format(v); },
     };
   }
 
@@ -129,12 +168,23 @@
       series: series,
       axes: [
         {
+          // Labels need room: at least 90 px between ticks (uPlot's default 50 px made the
+          // dated labels overlap). Below a day apart, the date is written once per day, on a
+          // second line, at the first tick of that day.
+          space: 90,
+          size: 48,
           values: function (u, splits, axisIdx, foundSpace, foundIncr) {
-            var f = foundIncr >= 86400 ? fmt.day : fmt.hour;
-            return splits.map(function (ts) { return f(ts); });
+            if (foundIncr >= 86400) return splits.map(function (ts) { return fmt.day(ts); });
+            var lastDay = null;
+            return splits.map(function (ts) {
+              var day = fmt.day(ts);
+              var text = fmt.hour(ts) + (day !== lastDay ? "\n" + day : "");
+              lastDay = day;
+              return text;
+            });
           },
         },
-        {},
+        { values: function (u, splits) { return splits.map(function (v) { return fmt.number(v); }); } },
       ],
       legend: { live: true },
     };
@@ -145,11 +195,14 @@
     return chart;
   }
 
-  function thresholdLines(x, thresholds, labels) {
+  var OPS = { ">=": "≥", "<=": "≤", ">": ">", "<": "<" };
+
+  function thresholdLines(x, thresholds, labels, fmt) {
     return thresholds.map(function (th) {
+      var what = th.rule_id === "news2" ? labels.news2_red : labels.threshold;
       return {
         series: {
-          label: labels.threshold + " " + (th.op || "≥") + " " + th.value,
+          label: what + " " + (OPS[th.op] || th.op || "≥") + " " + fmt.number(th.value),
           stroke: th.severity === "critical" || th.severity === "high" ? "#b3261e" : "#c77700",
           dash: [6, 4],
           width: 1.5,
@@ -176,14 +229,14 @@
         { series: { label: labels.mean, stroke: "#1f5fa8", width: 2, points: { show: few } }, values: s.mean },
         { series: { label: labels.min, stroke: "#8aa9d6", width: 1, points: { show: false } }, values: s.min },
         { series: { label: labels.max, stroke: "#8aa9d6", width: 1, points: { show: false } }, values: s.max },
-      ].concat(thresholdLines(s.x, s.thresholds, labels));
+      ].concat(thresholdLines(s.x, s.thresholds, labels, formatters(data)));
       plot(el, s.x, lines, labels, data);
     });
     var n = data.news2;
     var el = document.getElementById("plot-news2");
     if (el && n.x.length) {
       var lines = [{ series: { label: labels.news2, stroke: "#5b2a86", width: 2, points: { show: n.x.length < 60 } }, values: n.score }]
-        .concat(thresholdLines(n.x, n.thresholds.map(function (t) { return { op: "≥", value: t.value, severity: t.severity }; }), labels));
+        .concat(thresholdLines(n.x, n.thresholds.map(function (t) { return { op: ">=", value: t.value, severity: t.severity }; }), labels, formatters(data)));
       plot(el, n.x, lines, labels, data);
     }
   }
