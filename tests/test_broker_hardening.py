@@ -25,8 +25,8 @@ from paho.mqtt.reasoncodes import ReasonCode
 from broker.credentials import issue_device_credentials
 from broker.hashing import hash_password, parse_hash
 from ingest import IngestConfig, MqttConfig
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import running_worker, wait_for
-from tests.support.services import PrivateMosquitto
 from tests.test_device_credentials import (
     NOT_AUTHORIZED,
     Broker,

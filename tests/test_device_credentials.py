@@ -52,8 +52,9 @@ from broker.sync import (
 )
 from devices import DeviceMessage, Measurement, encode_message
 from ingest import IngestConfig, MqttConfig
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import count, running_worker, wait_for
-from tests.support.services import PrivateMosquitto, free_port
+from tests.support.services import free_port
 
 ADMIN, INGEST = "homecare-admin", "homecare-ingest"
 
