@@ -4,13 +4,12 @@ Nothing is built at import time: ``homecare api`` (and each test) calls ``create
 own settings, and the lifespan opens the database pool and closes it and the live stream on
 shutdown. Every request passes ``api.intake`` (body size, credentials before the body is read)
 before any route. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the
-nurse dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
+nurse dashboard's server-rendered pages come from ``api.dashboard.router``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -98,6 +97,7 @@ class _NoStore:
 
 
 def _include_routers(app: FastAPI) -> None:
+    from api import dashboard
     from api.routes import (
         alerts,
         audit_log,
@@ -115,9 +115,4 @@ def _include_routers(app: FastAPI) -> None:
     modules = (auth, patients, readings, devices, alerts, silences, packs, audit_log, users)
     for module in (*modules, cohort, fhir):
         app.include_router(module.router, prefix=API_PREFIX)
-    # Dashboard (issue 6, part C): server-rendered pages, built on this app and api.auth. Until
-    # api/dashboard/__init__.py exports `router` (a namespace directory has no origin), none.
-    spec = importlib.util.find_spec("api.dashboard")
-    if spec is not None and spec.origin is not None:
-        dashboard = importlib.import_module("api.dashboard")
-        app.include_router(dashboard.router)
+    app.include_router(dashboard.router)  # the nurse dashboard's pages, outside /api/v1
