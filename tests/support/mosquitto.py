@@ -302,16 +302,6 @@ class PrivateMosquitto(ManagedService):
 
     # -- lifecycle --
 
-    @property
-    def is_running(self) -> bool:
-        """True while the broker process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the broker process while it runs."""
-        return self._proc.pid if self.is_running and self._proc is not None else None
-
     def start(self, timeout: float = 30.0) -> None:
         """Start the broker and wait until it accepts connections.
 
@@ -380,10 +370,6 @@ class PrivateMosquitto(ManagedService):
         password = self.users[user]
         port = self.device_port if device else self.port
         return f"mqtt://{quote(user, safe='')}:{quote(password, safe='')}@{self.host}:{port}"
-
-    def log_text(self) -> str:
-        """Everything the broker logged so far (all runs of this instance)."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"

@@ -260,16 +260,6 @@ class PrivatePostgres(ManagedService):
 
     # -- lifecycle --
 
-    @property
-    def is_running(self) -> bool:
-        """True while the postmaster process is alive."""
-        return self._proc is not None and self._proc.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        """PID of the postmaster while it runs."""
-        return self._proc.pid if self.is_running and self._proc is not None else None
-
     def start(self, timeout: float = 60.0) -> None:
         """initdb if needed, start the postmaster, wait until it accepts SQL connections.
 
@@ -374,10 +364,6 @@ class PrivatePostgres(ManagedService):
         with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
         return self.url(name)
-
-    def log_text(self) -> str:
-        """Everything the server logged so far."""
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"

@@ -153,9 +153,24 @@ def children_of(pid: int) -> list[int]:
 
 class ManagedService:
     """ManagedService: a private service as a context manager — started on enter, stopped on exit,
-    and its process reaped even when stopping fails."""
+    and its process reaped even when stopping fails — with its process and log."""
 
     _proc: subprocess.Popen[bytes] | None
+    log_path: Path
+
+    @property
+    def is_running(self) -> bool:
+        """True while the service's process is alive."""
+        return self._proc is not None and self._proc.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the service's process while it runs."""
+        return self._proc.pid if self.is_running and self._proc is not None else None
+
+    def log_text(self) -> str:
+        """Everything the service logged so far (all runs of this instance)."""
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, timeout: float = ...) -> None:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
