@@ -57,7 +57,7 @@ def create_app(config: ApiConfig) -> FastAPI:
     app = FastAPI(
         title="Homecare RPM API",
         version="1",
-        description="REST API of Homecare RPM (DESIGN §4). Every error is JSON"
+        description="REST API of Homecare RPM (docs/contracts.md). Every error is JSON"
         ' {"code", "message"}; every list is {"data": [...], "next_cursor": ...}.',
         lifespan=lifespan,
     )
@@ -97,7 +97,6 @@ class _NoStore:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from api import dashboard
     from api.routes import (
         alerts,
         audit_log,
@@ -115,4 +114,7 @@ def _include_routers(app: FastAPI) -> None:
     modules = (auth, patients, readings, devices, alerts, silences, packs, audit_log, users)
     for module in (*modules, cohort, fhir):
         app.include_router(module.router, prefix=API_PREFIX)
-    app.include_router(dashboard.router)  # the nurse dashboard's pages, outside /api/v1
+    # The nurse dashboard: server-rendered pages, built on this app and api.auth.
+    from api import dashboard
+
+    app.include_router(dashboard.router)
