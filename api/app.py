@@ -4,7 +4,7 @@ Nothing is built at import time: ``homecare api`` (and each test) calls ``create
 own settings, and the lifespan opens the database pool and closes it and the live stream on
 shutdown. Every request passes ``api.intake`` (body size, credentials before the body is read)
 before any route. Routers live in ``api.routes`` (one per resource, all under ``/api/v1``); the
-nurse dashboard's server-rendered pages come from ``api.dashboard.router`` when that package exists.
+nurse dashboard's server-rendered pages come from ``api.dashboard.router``.
 """
 
 from __future__ import annotations

@@ -93,8 +93,8 @@ from devices import (
     Outgoing,
     encode_message,
 )
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import INGEST_PASSWORD, INGEST_USER, device_password
-from tests.support.services import PrivateMosquitto
 
 RULE = "dm.hypo_level2"
 GLUCOSE_MMOL_L = 2.6

@@ -3,7 +3,7 @@
 Run on demand, not in the tests:  .venv/bin/python -m bench.broker_durability [--seconds S]
 
 For each persistence setting (the shipped ``autosave_interval 300`` and shorter ones), on a
-private broker with the shipped config (tests/support/services.py):
+private broker with the shipped config (tests/support/mosquitto.py):
 1. the ingest's persistent session subscribes, then either stays online and acknowledges each
    message at once (``online``) or goes offline so a backlog builds (``backlog``);
 2. ``--publishers`` devices publish QoS 1 readings (300-byte payloads) as fast as the broker
@@ -34,7 +34,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from tests.support.services import PrivateMosquitto
+from tests.support.mosquitto import PrivateMosquitto
 
 INGEST, INGEST_PW = "homecare-ingest", "bench-ingest"
 SHARED = "$share/ingest/homecare/v1/devices/+/readings"

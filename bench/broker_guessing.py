@@ -22,7 +22,7 @@ from pathlib import Path
 
 from broker.hashing import hash_password
 from broker.sync import ServiceAccount, render_dynsec_config
-from tests.support.services import PrivateMosquitto
+from tests.support.mosquitto import PrivateMosquitto
 
 DEVICE = "cuff-guess"
 SECONDS_PER_YEAR = 365.25 * 24 * 3600

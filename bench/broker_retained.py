@@ -20,7 +20,7 @@ import paho.mqtt.client as mqtt
 
 from broker.hashing import hash_password
 from broker.sync import ServiceAccount, render_dynsec_config
-from tests.support.services import PrivateMosquitto
+from tests.support.mosquitto import PrivateMosquitto
 
 DEVICE = "cuff-retained"
 

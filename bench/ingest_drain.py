@@ -50,6 +50,7 @@ from demo.provision import provision_devices
 from devices import BrokerAddress, DevicePublisher, Outgoing
 from devices.sim import cuff_messages
 from ingest import Delivery, ParseLimits, parse_message
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,
     INGEST_USER,
@@ -57,7 +58,7 @@ from tests.support.pipeline import (
     ingest_config,
     running_worker,
 )
-from tests.support.services import PrivateMosquitto, children_of, free_port
+from tests.support.services import children_of, free_port
 
 COUNTER_ID = "bench-counter"
 WORKER_ID = "bench-worker"

@@ -16,7 +16,8 @@ import time
 from dataclasses import dataclass, field
 
 import store
-from ingest.commit_process import CommitProcess, CommitSummary
+from ingest.commit_process import CommitProcess
+from ingest.commit_wire import CommitSummary
 from ingest.committer import CommitEvent, Stopping
 from ingest.metrics import IngestMetrics
 from ingest.model import Delivery

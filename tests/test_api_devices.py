@@ -14,8 +14,7 @@ import psycopg
 import pytest
 
 from tests.api_support import World, build_world, packs_dir
-from tests.support.pipeline import running_worker, wait_for
-from tests.test_device_credentials import (
+from tests.support.dynsec_broker import (
     NOT_AUTHORIZED,
     Broker,
     connect,
@@ -25,6 +24,7 @@ from tests.test_device_credentials import (
     stored,
     topic,
 )
+from tests.support.pipeline import running_worker, wait_for
 
 __all__ = ["packs_dir"]
 P = "/api/v1"

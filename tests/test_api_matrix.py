@@ -25,7 +25,7 @@ from api import accounts, create_app
 from api.app import PUBLIC_PATHS
 from broker import credentials as creds
 from tests.api_support import World, api_config, live_server, open_alert, shared_world
-from tests.test_device_credentials import Broker, dynsec_broker
+from tests.support.dynsec_broker import Broker, dynsec_broker
 
 ROLES = ("nurse", "physician", "analyst", "admin")
 CLINICIANS = frozenset({"nurse", "physician"})

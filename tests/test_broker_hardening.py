@@ -25,9 +25,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 from broker.credentials import issue_device_credentials
 from broker.hashing import hash_password, parse_hash
 from ingest import IngestConfig, MqttConfig
-from tests.support.pipeline import running_worker, wait_for
-from tests.support.services import PrivateMosquitto
-from tests.test_device_credentials import (
+from tests.support.dynsec_broker import (
     NOT_AUTHORIZED,
     Broker,
     connect,
@@ -37,6 +35,8 @@ from tests.test_device_credentials import (
     stored,
     topic,
 )
+from tests.support.mosquitto import PrivateMosquitto
+from tests.support.pipeline import running_worker, wait_for
 
 WORKER_ID = "homecare-ingest-w1"
 AUDITOR, AUDITOR_PASSWORD = "auditor", "auditor-pw"

@@ -17,7 +17,8 @@ import psycopg
 import pytest
 
 from ingest import Delivery, ParseLimits
-from ingest.commit_process import CommitProcess, CommitSummary
+from ingest.commit_process import CommitProcess
+from ingest.commit_wire import CommitSummary
 from ingest.committer import CommitEvent, Stopping
 from tests.conftest import enrol
 from tests.support.services import free_port

@@ -26,6 +26,7 @@ from devices import (
     readings_topic,
 )
 from tests.conftest import enrol
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,
     INGEST_USER,
@@ -36,7 +37,6 @@ from tests.support.pipeline import (
     running_worker,
     wait_for,
 )
-from tests.support.services import PrivateMosquitto
 
 DEVICES = tuple(f"cuff-{i}" for i in range(4))
 GHOST = "ghost-1"  # has broker credentials but is not registered in the database

@@ -18,6 +18,7 @@ import pytest
 from devices import BrokerAddress, DevicePublisher, Outgoing
 from ingest import Delivery, ParsedMessage, ParseLimits, QuarantineBudget, parse_message
 from tests.conftest import enrol
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,
     INGEST_USER,
@@ -26,7 +27,6 @@ from tests.support.pipeline import (
     running_worker,
     wait_for,
 )
-from tests.support.services import PrivateMosquitto
 
 DEVICES = tuple(f"fuzz-{i}" for i in range(6))
 MESSAGES = 3000

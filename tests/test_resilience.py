@@ -21,6 +21,7 @@ import pytest
 import store
 from devices import BrokerAddress, DevicePublisher, PublishReport, TrafficPlan, generate
 from tests.conftest import enrol
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,
     INGEST_USER,
@@ -31,7 +32,8 @@ from tests.support.pipeline import (
     running_worker,
     wait_for,
 )
-from tests.support.services import PrivateMosquitto, PrivatePostgres, children_of
+from tests.support.postgres import PrivatePostgres
+from tests.support.services import children_of
 
 pytestmark = pytest.mark.slow
 

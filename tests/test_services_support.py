@@ -1,4 +1,4 @@
-"""The private service helpers (tests/support/services.py) really isolate, secure and persist.
+"""The private service helpers (tests/support/) really isolate, secure and persist.
 
 These tests also pin down how the shipped broker config (deploy/mosquitto/) behaves with the
 installed mosquitto: authentication, the per-device ACL, shared subscriptions for the ingest user,
@@ -22,16 +22,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from tests.support.services import (
-    PrivateMosquitto,
-    PrivatePostgres,
-    derive_mosquitto_options,
-    find_executable,
-    find_postgres_bindir,
-    free_port,
-    port_is_open,
-    wait_for_port,
-)
+from tests.support.mosquitto import PrivateMosquitto, derive_mosquitto_options
+from tests.support.postgres import PrivatePostgres, find_postgres_bindir
+from tests.support.services import find_executable, free_port, port_is_open, wait_for_port
 
 USERS = {"dev-1": "pw1", "homecare-ingest": "pwi"}
 READINGS_SHARED = "$share/ingest/homecare/v1/devices/+/readings"

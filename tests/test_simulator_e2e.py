@@ -18,6 +18,7 @@ import pytest
 
 from devices.sim import SimConfig, Simulation
 from ingest import Delivery, ParsedMessage, ParseLimits, parse_message
+from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,
     INGEST_USER,
@@ -26,7 +27,6 @@ from tests.support.pipeline import (
     running_worker,
     wait_for,
 )
-from tests.support.services import PrivateMosquitto
 from tests.support.simulated import ms
 
 DEVICE_PASSWORD = "sim-device-secret"

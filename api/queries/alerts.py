@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
 from alerts import Alert
+from api.queries.row import Row
 
 __all__ = [
     "EventRow",
@@ -41,8 +41,7 @@ _TEAMS = "(%(teams)s::text[] IS NULL OR p.care_team = ANY(%(teams)s))"
 QueueKey = tuple[int, int, datetime, int]
 
 
-@dataclass(frozen=True)
-class EventRow:
+class EventRow(Row):
     """EventRow: one change of an alert, by whom and when."""
 
     id: int
@@ -52,8 +51,7 @@ class EventRow:
     detail: dict[str, Any]
 
 
-@dataclass(frozen=True)
-class NoteRow:
+class NoteRow(Row):
     """NoteRow: a note a clinician wrote on an alert."""
 
     id: int
@@ -63,8 +61,7 @@ class NoteRow:
     created_at: datetime
 
 
-@dataclass(frozen=True)
-class SilenceRow:
+class SilenceRow(Row):
     """SilenceRow: a silence (patient and/or rule), its reason, author and span."""
 
     id: int
@@ -156,7 +153,7 @@ def events(
         " AND (%s::bigint IS NULL OR id > %s) ORDER BY id LIMIT %s",
         (alert_id, after, after, limit),
     ).fetchall()
-    return [EventRow(*r) for r in rows]
+    return [EventRow.from_record(r) for r in rows]
 
 
 def notes(
@@ -168,7 +165,7 @@ def notes(
         " AND (%s::bigint IS NULL OR id > %s) ORDER BY id LIMIT %s",
         (alert_id, after, after, limit),
     ).fetchall()
-    return [NoteRow(*r) for r in rows]
+    return [NoteRow.from_record(r) for r in rows]
 
 
 def add_note(
@@ -181,7 +178,7 @@ def add_note(
         (alert_id, author, body, at),
     ).fetchone()
     assert row is not None
-    return NoteRow(*row)
+    return NoteRow.from_record(row)
 
 
 _SILENCE = (
@@ -215,7 +212,7 @@ def silences(
             "limit": limit,
         },
     ).fetchall()
-    return [SilenceRow(*r) for r in rows]
+    return [SilenceRow.from_record(r) for r in rows]
 
 
 def silence_patient(
@@ -225,4 +222,4 @@ def silence_patient(
     row = conn.execute(
         _SILENCE + f" WHERE s.id = %(id)s AND {_TEAMS}", {"id": silence_id, "teams": teams}
     ).fetchone()
-    return SilenceRow(*row) if row else None
+    return SilenceRow.from_record(row) if row else None

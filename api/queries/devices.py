@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
+
+from api.queries.row import Row
 
 __all__ = ["AssignmentRow", "DeviceRow", "assignments", "get_device", "list_devices"]
 
@@ -18,8 +19,7 @@ _DEVICE = (
 )
 
 
-@dataclass(frozen=True)
-class DeviceRow:
+class DeviceRow(Row):
     """DeviceRow: a device, whether it has credentials, and whom it measures now."""
 
     device_id: str
@@ -31,8 +31,7 @@ class DeviceRow:
     assigned_since: datetime | None
 
 
-@dataclass(frozen=True)
-class AssignmentRow:
+class AssignmentRow(Row):
     """AssignmentRow: one interval during which the device measured a patient."""
 
     id: int
@@ -45,7 +44,7 @@ class AssignmentRow:
 def get_device(conn: psycopg.Connection[Any], device_id: str) -> DeviceRow | None:
     """get_device is the device, or None."""
     row = conn.execute(_DEVICE + " WHERE d.device_id = %s", (device_id,)).fetchone()
-    return DeviceRow(*row) if row else None
+    return DeviceRow.from_record(row) if row else None
 
 
 def list_devices(
@@ -64,7 +63,7 @@ def list_devices(
         " ORDER BY d.device_id LIMIT %(limit)s",
         {"status": status, "patient": patient_id, "after": after, "limit": limit},
     ).fetchall()
-    return [DeviceRow(*r) for r in rows]
+    return [DeviceRow.from_record(r) for r in rows]
 
 
 def assignments(
@@ -76,4 +75,4 @@ def assignments(
         " WHERE device_id = %s AND (%s::bigint IS NULL OR id < %s) ORDER BY id DESC LIMIT %s",
         (device_id, after, after, limit),
     ).fetchall()
-    return [AssignmentRow(*r) for r in rows]
+    return [AssignmentRow.from_record(r) for r in rows]

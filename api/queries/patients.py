@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
 import psycopg
+
+from api.queries.row import Row
 
 __all__ = ["PatientRow", "care_team_exists", "get_patient", "list_patients", "update_patient"]
 
 _COLUMNS = "id, display_name, birth_date, programs, care_team, hypercapnic, created_at"
 
 
-@dataclass(frozen=True)
-class PatientRow:
+class PatientRow(Row):
     """PatientRow is one ``patients`` row."""
 
     id: uuid.UUID
@@ -36,7 +36,7 @@ def get_patient(
         " AND (%s::text[] IS NULL OR care_team = ANY(%s))",
         (patient_id, teams, teams),
     ).fetchone()
-    return PatientRow(*row) if row else None
+    return PatientRow.from_record(row) if row else None
 
 
 def list_patients(
@@ -66,7 +66,7 @@ def list_patients(
             "limit": limit,
         },
     ).fetchall()
-    return [PatientRow(*r) for r in rows]
+    return [PatientRow.from_record(r) for r in rows]
 
 
 def update_patient(
@@ -81,7 +81,7 @@ def update_patient(
         {**changes, "id": patient_id},
     ).fetchone()
     assert row is not None
-    return PatientRow(*row)
+    return PatientRow.from_record(row)
 
 
 def care_team_exists(conn: psycopg.Connection[Any], team: str) -> bool:

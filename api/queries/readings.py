@@ -8,35 +8,34 @@ and UTC buckets, so this module runs the same SQL on either engine.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg import sql
 
+from api.queries.row import Row
+
 __all__ = ["BucketRow", "RawRow", "bucketed", "raw"]
 
 VIEWS = {"hour": "readings_hourly", "day": "readings_daily"}
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(Row):
     """RawRow is one stored reading."""
 
     time: datetime
     type: str
-    device_id: str
     value: float
     unit: str
+    device_id: str
     original_value: float
     original_unit: str
     on_oxygen: bool | None
     consciousness: str | None
 
 
-@dataclass(frozen=True)
-class BucketRow:
+class BucketRow(Row):
     """BucketRow is one (bucket, type) aggregate."""
 
     bucket: datetime
@@ -60,7 +59,7 @@ def raw(
     """raw lists readings with since <= time < until by (time, type, device), after a key."""
     t, ty, dev = after if after else (None, None, None)
     rows = conn.execute(
-        "SELECT time, type, device_id, value, unit, original_value, original_unit, on_oxygen,"
+        "SELECT time, type, value, unit, device_id, original_value, original_unit, on_oxygen,"
         " consciousness FROM readings WHERE patient_id = %(p)s"
         " AND (%(types)s::text[] IS NULL OR type = ANY(%(types)s))"
         " AND (%(since)s::timestamptz IS NULL OR time >= %(since)s)"
@@ -78,7 +77,7 @@ def raw(
             "limit": limit,
         },
     ).fetchall()
-    return [RawRow(*r) for r in rows]
+    return [RawRow.from_record(r) for r in rows]
 
 
 def bucketed(
@@ -114,4 +113,4 @@ def bucketed(
             "limit": limit,
         },
     ).fetchall()
-    return [BucketRow(*r) for r in rows]
+    return [BucketRow.from_record(r) for r in rows]

@@ -98,24 +98,12 @@ class NoteIn(BaseModel):
     body: str = Field(min_length=1, max_length=4000)
 
 
-class NoteOut(BaseModel):
+class NoteOut(q.NoteRow):
     """NoteOut: a note, its author and time."""
 
-    id: int
-    alert_id: int
-    author: str
-    body: str
-    created_at: datetime
 
-
-class EventOut(BaseModel):
+class EventOut(q.EventRow):
     """EventOut: one change of the alert."""
-
-    id: int
-    at: datetime
-    actor: str
-    kind: str
-    detail: dict[str, Any]
 
 
 def alert_out(alert: Alert, patient_name: str) -> AlertOut:

@@ -48,16 +48,8 @@ class CredentialsOut(BaseModel):
     mqtt_password: str
 
 
-class DeviceOut(BaseModel):
+class DeviceOut(q.DeviceRow):
     """DeviceOut: a device and whom it measures now."""
-
-    device_id: str
-    model: str | None
-    status: str
-    has_credentials: bool
-    created_at: datetime
-    patient_id: uuid.UUID | None
-    assigned_since: datetime | None
 
 
 class AssignmentIn(BaseModel):

@@ -65,16 +65,8 @@ class PatientUpdate(BaseModel):
     hypercapnic: bool | None = None
 
 
-class PatientOut(BaseModel):
+class PatientOut(q.PatientRow):
     """PatientOut: a patient as the API shows it."""
-
-    id: uuid.UUID
-    display_name: str
-    birth_date: date | None
-    programs: list[str]
-    care_team: str | None
-    hypercapnic: bool
-    created_at: datetime
 
 
 class ThresholdSet(BaseModel):

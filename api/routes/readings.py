@@ -30,18 +30,8 @@ from api.vocab import Bucket, check_type
 router = APIRouter(prefix="/patients", tags=["readings"], responses=ERROR_RESPONSES)
 
 
-class ReadingOut(BaseModel):
+class ReadingOut(q.RawRow):
     """ReadingOut: one reading (value in the type's canonical UCUM unit)."""
-
-    time: datetime
-    type: str
-    value: float
-    unit: str
-    device_id: str
-    original_value: float
-    original_unit: str
-    on_oxygen: bool | None
-    consciousness: str | None
 
 
 class BucketOut(BaseModel):

@@ -9,7 +9,7 @@ silence early keeps it, with who ended it. For the patient's care team.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
@@ -38,18 +38,8 @@ class SilenceIn(BaseModel):
     duration_minutes: int = Field(ge=1, le=30 * 24 * 60)
 
 
-class SilenceOut(BaseModel):
+class SilenceOut(q.SilenceRow):
     """SilenceOut: a silence and its span."""
-
-    id: int
-    patient_id: uuid.UUID | None
-    rule_id: str | None
-    reason: str
-    created_by: str
-    created_at: datetime
-    starts_at: datetime
-    ends_at: datetime
-    ended_by: str | None
 
 
 def _service(request: Request) -> AlertService:
