@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 from pydantic import ValidationError
 
 import store
+from homecare.arguments import HomecareParser
 from homecare.commands import admin, evaluate, services, simulated
 from homecare.logs import configure_logging
 from homecare.settings import load_settings
@@ -62,10 +63,10 @@ def _ingest_errors() -> type[Exception]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = HomecareParser(
         prog="homecare", description="Homecare RPM: remote patient monitoring pipeline."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=HomecareParser)
     services.add_commands(commands)
     admin.add_commands(commands)
     evaluate.add_commands(commands)
