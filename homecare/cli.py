@@ -10,11 +10,6 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from pydantic import ValidationError
 
@@ -27,8 +22,6 @@ from homecare.settings import load_settings
 __all__ = ["main"]
 
 log = logging.getLogger("homecare")
-
-_DEFAULT_LABELS = Path(".homecare/seed/labels.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,8 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ingest_errors() as exc:
         print(f"homecare {args.command}: {exc}", file=sys.stderr)
         return 1
+    except _no_rule_packs() as exc:
+        print(f"homecare {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _no_rule_packs() -> type[Exception]:
+    from homecare.wiring import NoRulePacks
+
+    return NoRulePacks
 
 
 def _ingest_errors() -> type[Exception]:

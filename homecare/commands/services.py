@@ -16,7 +16,7 @@ from homecare.arguments import (
 )
 from homecare.scheduler import SchedulerConfig, run_scheduler
 from homecare.settings import Settings
-from homecare.wiring import api_config
+from homecare.wiring import api_config, require_packs
 
 log = logging.getLogger("homecare")
 
@@ -90,6 +90,7 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
     from homecare.wiring import rules_config
     from rules import RulesWorker
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-rules")
     if settings.rules_nice:
@@ -106,6 +107,7 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     from alerts import AlertsWorker
     from homecare.wiring import alerts_config
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-alerts")
     AlertsWorker(alerts_config(settings)).run(stop)
@@ -133,6 +135,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from ingest import IngestWorker
     from rules import RulesWorker
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-run")
     with store.connect(settings.database_url, autocommit=True) as conn:
@@ -163,6 +166,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     from api import create_app
     from api.serve import serve
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-api")
     with store.connect(settings.database_url, autocommit=True) as conn:
