@@ -134,7 +134,8 @@ def alert_burden(source: Source, min_severity: str = "low") -> pd.DataFrame:
         window.get(p) is not None and window[p][0] <= t < window[p][1]
         for p, t in zip(frame["patient"], frame["opened_at"], strict=True)
     ]
-    frame = frame[inside]
+    # A Series, not the list: an empty list would select no columns instead of no rows.
+    frame = frame[pd.Series(inside, index=frame.index, dtype=bool)]
     counts = frame.groupby("patient").agg(alerts=("alert_id", "size"), paged=("paged", "sum"))
     rows = []
     programs = sorted({p for m in cohort for p in m.programs})

@@ -48,20 +48,27 @@ class DevicePublisher:
         self._broker = broker
         self._clients: dict[str, mqtt.Client] = {}
         self._connected: dict[str, threading.Event] = {}
+        self._refused: dict[str, str] = {}
         self._lock = threading.Lock()
         self._acks = 0
         for device_id in device_ids:
             self._clients[device_id] = self._client(device_id)
 
     def connect(self, timeout_s: float = 20.0) -> None:
-        """connect opens every device's connection and waits until all are accepted."""
+        """connect opens every device's connection and waits until all are accepted; a refused
+        connection (socket or CONNACK) raises at once, as waiting would not change it."""
         for client in self._clients.values():
             client.connect(self._broker.host, self._broker.port, keepalive=60)
             client.loop_start()
         deadline = time.monotonic() + timeout_s
         for device_id, event in self._connected.items():
-            if not event.wait(max(0.0, deadline - time.monotonic())):
-                raise TimeoutError(f"device {device_id} not connected to the broker in time")
+            while not event.wait(min(0.1, max(0.0, deadline - time.monotonic()))):
+                if device_id in self._refused:
+                    raise ConnectionRefusedError(
+                        f"broker refused device {device_id}: {self._refused[device_id]}"
+                    )
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"device {device_id} not connected to the broker in time")
 
     def publish(
         self,
@@ -124,6 +131,7 @@ class DevicePublisher:
         ) -> None:
             if getattr(reason, "is_failure", False):
                 log.error("device connection refused", extra={"device_id": device_id})
+                self._refused[device_id] = str(reason)
                 return
             connected.set()
 

@@ -7,8 +7,34 @@ import signal
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 DEFAULT_LABELS = Path(".homecare/seed/labels.json")
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """DefaultsFormatter appends an option's default to its help, unless the help already says
+    what the default is (``(default: …)`` written by hand, e.g. "from the clock")."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, [], argparse.SUPPRESS)
+            or not action.option_strings
+        ):
+            return text
+        shown = f"{default:g}" if isinstance(default, float) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})"
+
+
+class HomecareParser(argparse.ArgumentParser):
+    """HomecareParser: every ``homecare`` (sub)command's parser, with defaults in its help."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def stop_on_signals() -> threading.Event:

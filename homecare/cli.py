@@ -10,15 +10,11 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from pydantic import ValidationError
 
 import store
+from homecare.arguments import HomecareParser
 from homecare.commands import admin, evaluate, models, services, simulated
 from homecare.logs import configure_logging
 from homecare.settings import load_settings
@@ -26,8 +22,6 @@ from homecare.settings import load_settings
 __all__ = ["main"]
 
 log = logging.getLogger("homecare")
-
-_DEFAULT_LABELS = Path(".homecare/seed/labels.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -51,8 +45,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ingest_errors() as exc:
         print(f"homecare {args.command}: {exc}", file=sys.stderr)
         return 1
+    except _no_rule_packs() as exc:
+        print(f"homecare {args.command}: {exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _no_rule_packs() -> type[Exception]:
+    from homecare.wiring import NoRulePacks
+
+    return NoRulePacks
 
 
 def _ingest_errors() -> type[Exception]:
@@ -62,10 +65,10 @@ def _ingest_errors() -> type[Exception]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = HomecareParser(
         prog="homecare", description="Homecare RPM: remote patient monitoring pipeline."
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=HomecareParser)
     services.add_commands(commands)
     admin.add_commands(commands)
     evaluate.add_commands(commands)

@@ -33,8 +33,17 @@ from alerts import AlertsWorker
 from demo.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
 from demo.provision import issue_device_passwords, provision_simulation
 from devices.sim import SimConfig, Simulation, live_window, paced
+from homecare.demo_view import Counts, DemoView, Progress, tracked
+from homecare.logs import configure_logging
 from homecare.settings import Settings
-from homecare.wiring import alerts_config, api_config, broker_accounts, ingest_config, rules_config
+from homecare.wiring import (
+    alerts_config,
+    api_config,
+    broker_accounts,
+    ingest_config,
+    require_packs,
+    rules_config,
+)
 from rules import RulesWorker
 
 __all__ = ["run_demo"]
@@ -44,8 +53,18 @@ _PROBE_S = 3.0
 
 
 def run_demo(settings: Settings, args: argparse.Namespace) -> int:
-    """run_demo runs until ^C (or ``--duration``), printing what runs where and live counts."""
+    """run_demo runs until ^C (or ``--duration``), printing what runs where and live counts;
+    the services' logs go to ``<data-dir>/demo.log`` (errors also to the terminal)."""
     data_dir = Path(args.data_dir).resolve()
+    packs = require_packs(settings)  # before any service starts: no packs, no alerts
+    log_path = data_dir / "demo.log"
+    configure_logging(settings.log_level, settings.log_format, log_path)
+    print(
+        f"homecare demo: the whole pipeline with {args.patients} simulated patients"
+        + (f", for {args.duration:g} s" if args.duration else "; ^C to stop")
+    )
+    print(f"logs       {log_path} (the services' {settings.log_format} logs; errors also here)")
+    print(f"rules      {len(packs)} packs: {', '.join(packs)}")
     started: list[EmbeddedService] = []
     stop = threading.Event()
 
@@ -136,9 +155,9 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     with store.connect(settings.database_url, autocommit=True) as conn:
         applied = store.migrate(conn, settings.db_flavour)
         flavour = store.flavour(conn)
+        print(f"schema     {flavour}, migrations applied now: {len(applied)}")
         provision_simulation(conn, sim.enrolment(), care_team="demo-team")
         passwords = _credentials(settings, conn, sim.device_ids())
-    print(f"schema     {flavour}, migrations applied now: {len(applied)}")
 
     # One worker with a plain subscription: amqtt has no shared subscriptions, and on a shared
     # broker the demo must not take a share of a real deployment's "ingest" group.
@@ -167,7 +186,8 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
     broker = BrokerAddress(host, port, settings.mqtt_protocol, password_for=passwords.get)
     publisher = DevicePublisher(broker, device_ids)
     publisher.connect()
-    stream = paced(sim.messages(), sim.config.start, args.speed, stop)
+    progress = Progress()
+    stream = tracked(paced(sim.messages(), sim.config.start, args.speed, stop), progress)
     publisher_thread = threading.Thread(
         target=publisher.publish,
         args=((m.outgoing() for m in stream), None, stop),
@@ -183,31 +203,47 @@ def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) ->
         + ", ".join(f"{k} {v}" for k, v in sorted(programs.items()))
         + f"), {len(device_ids)} devices, seed {sim.config.seed}"
     )
+    history_s = timedelta(days=args.days).total_seconds() / args.speed
     print(
-        f"time       {args.days:g} days of history at x{args.speed:g}, caught up with the clock"
-        f" at {caught_up.astimezone().strftime('%H:%M:%S')}, then live"
+        f"time       {args.days:g} day{'' if args.days == 1 else 's'} of history played at"
+        f" x{args.speed:g} (takes"
+        f" {_duration(history_s)}), then live from {caught_up.astimezone().strftime('%H:%M:%S')}"
     )
     print(
         "episodes   "
-        + (", ".join(f"{k} {v}" for k, v in sorted(episodes.items())) or "none in the window")
+        + (
+            ", ".join(f"{k} {v}" for k, v in sorted(episodes.items()))
+            or "no deterioration planned in this window (more patients or days bring some)"
+        )
     )
-    print("counts     (every 2 s; ^C to stop)")
-    deadline = time.monotonic() + args.duration if args.duration else None
-    with store.connect(settings.database_url, autocommit=True) as counts:
+    print("counts     a line when they change (at most every 5 s), else once a minute")
+    view = DemoView(caught_up, args.days, len(device_ids), progress)
+    began = time.monotonic()
+    deadline = began + args.duration if args.duration else None
+    with store.connect(settings.database_url, autocommit=True) as conn:
+        view.update(Counts.read(worker.metrics.snapshot(), conn, sim.config.id_prefix))
         while not stop.wait(2.0):
-            _print_counts(worker.metrics.snapshot(), counts)
+            view.update(Counts.read(worker.metrics.snapshot(), conn, sim.config.id_prefix))
             if deadline is not None and time.monotonic() >= deadline:
                 stop.set()
+        print("stopping   devices, workers and services")
         publisher_thread.join(timeout=10)
         publisher.close()
         worker_thread.join(timeout=10)
         for stage in stages:
             stage.join(timeout=10)
-        _print_counts(worker.metrics.snapshot(), counts)
+        final = Counts.read(worker.metrics.snapshot(), conn, sim.config.id_prefix)
+    print(f"stopped    after {_duration(time.monotonic() - began)}: {final.text()}")
     if args.labels:
         sim.write_labels(args.labels)
         print(f"labels     {args.labels}")
     return 0
+
+
+def _duration(seconds: float) -> str:
+    """_duration: '2 min 48 s', '40 s'."""
+    minutes, rest = divmod(round(seconds), 60)
+    return f"{minutes} min {rest} s" if minutes else f"{rest} s"
 
 
 def _dashboard(settings: Settings, stop: threading.Event) -> threading.Thread:
@@ -323,25 +359,3 @@ def _base36(number: int) -> str:
         number, rest = divmod(number, 36)
         text = digits[rest] + text
     return text or "0"
-
-
-def _print_counts(metrics: dict[str, float], conn: psycopg.Connection[Any]) -> None:
-    def value(name: str) -> int:
-        return int(metrics.get(name, 0))
-
-    row = conn.execute(
-        "SELECT (SELECT count(*) FROM findings WHERE state = 'active' AND retracted_at IS NULL),"
-        " (SELECT count(*) FROM alerts WHERE status <> 'resolved')"
-    ).fetchone()
-    findings, alerts = row if row else (0, 0)
-
-    quarantined = sum(
-        int(v) for k, v in metrics.items() if k.startswith("homecare_ingest_quarantined_total{")
-    )
-    print(
-        f"  readings stored {value('homecare_ingest_readings_stored_total'):>8}"
-        f" | messages new {value('homecare_ingest_messages_total{outcome=new}'):>7}"
-        f" duplicate {value('homecare_ingest_messages_total{outcome=duplicate}'):>5}"
-        f" | quarantined {quarantined:>5} | findings {findings:>5} | alerts open {alerts:>4}",
-        flush=True,
-    )

@@ -10,11 +10,15 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 __all__ = ["configure_logging"]
 
+# Record attributes that are not extras; ``color_message`` is uvicorn's copy of the message
+# with terminal colour codes, which would put raw escape sequences into the logs.
 _STANDARD = frozenset(
-    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime"}
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "color_message"}
 )
 
 
@@ -53,12 +57,25 @@ class TextFormatter(logging.Formatter):
         return line
 
 
-def configure_logging(level: str, fmt: str) -> None:
-    """configure_logging sends every logger to stderr in the chosen format."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
+def configure_logging(level: str, fmt: str, path: Path | None = None) -> None:
+    """configure_logging sends every logger to stderr in the chosen format, or to the file
+    ``path`` (appended to) with only errors also on stderr, as text: a command whose terminal is
+    for people (the demo) keeps its logs without burying what it prints."""
+    formatter = JsonFormatter() if fmt == "json" else TextFormatter()
+    handlers: list[logging.Handler] = []
+    if path is None:
+        handlers.append(logging.StreamHandler(sys.stderr))
+        handlers[0].setFormatter(formatter)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        to_file = logging.FileHandler(path, encoding="utf-8")
+        to_file.setFormatter(formatter)
+        errors = logging.StreamHandler(sys.stderr)
+        errors.setLevel(logging.ERROR)
+        errors.setFormatter(TextFormatter())
+        handlers += [to_file, errors]
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = handlers
     root.setLevel(level)
     logging.getLogger("amqtt").setLevel(logging.WARNING)
     # APScheduler logs two INFO lines each time a job runs ("Running job", "executed

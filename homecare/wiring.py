@@ -21,14 +21,47 @@ if TYPE_CHECKING:
     from rules.training import TrainingConfig
 
 __all__ = [
+    "NoRulePacks",
     "alerts_config",
     "api_config",
     "broker_accounts",
     "ingest_config",
     "mqtt_config",
+    "packs_dir",
+    "require_packs",
     "rules_config",
     "training_config",
 ]
+
+
+class NoRulePacks(Exception):
+    """NoRulePacks: the packs directory holds no valid rule pack, so a worker would watch the
+    patients and never raise an alert; it must not start."""
+
+
+def packs_dir(settings: Settings) -> Path:
+    """packs_dir: ``HOMECARE_RULES_PACKS_DIR``, else the packs installed with the package."""
+    from rules.packs import DEFAULT_PACKS
+
+    return Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS
+
+
+def require_packs(settings: Settings) -> list[str]:
+    """require_packs returns the names of the packs in force, or raises NoRulePacks with the
+    directory and the reason (missing, empty, invalid) in one line."""
+    from rules.packs import PackError, load_packs
+
+    directory = packs_dir(settings).resolve()
+    where = f"{directory} (HOMECARE_RULES_PACKS_DIR)"
+    if not directory.is_dir():
+        raise NoRulePacks(f"no rule packs: {where} is not a directory")
+    try:
+        names = sorted(load_packs(directory).packs)
+    except PackError as exc:
+        raise NoRulePacks(f"rule packs in {where} are invalid: {exc}") from None
+    if not names:
+        raise NoRulePacks(f"no rule packs in {where}: no *.yaml file")
+    return names
 
 
 def mqtt_config(
@@ -76,11 +109,10 @@ def ingest_config(
 def rules_config(settings: Settings) -> RulesConfig:
     """rules_config is one rules worker's configuration from the settings."""
     from rules import RulesConfig
-    from rules.packs import DEFAULT_PACKS
 
     return RulesConfig(
         database_url=settings.database_url,
-        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        packs_dir=packs_dir(settings),
         late_after=timedelta(hours=settings.rules_late_after_h),
         poll_s=settings.rules_poll_s,
     )
@@ -102,7 +134,6 @@ def alerts_config(settings: Settings) -> AlertsConfig:
     """alerts_config is one alerts worker's configuration: every page goes to the configured
     webhook and e-mail address (finer routes are the API's to manage)."""
     from alerts import AlertsConfig, Route, SmtpConfig, WebhookEndpoint
-    from rules.packs import DEFAULT_PACKS
 
     routes: list[Route] = []
     webhooks: tuple[WebhookEndpoint, ...] = ()
@@ -118,7 +149,7 @@ def alerts_config(settings: Settings) -> AlertsConfig:
             routes.append(Route("email", settings.alerts_email_to))
     return AlertsConfig(
         database_url=settings.database_url,
-        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        packs_dir=packs_dir(settings),
         hold=timedelta(minutes=settings.alerts_hold_min),
         routes=tuple(routes),
         webhooks=webhooks,
@@ -148,11 +179,10 @@ def api_config(settings: Settings) -> ApiConfig:
     from analytics.deid import DEVELOPMENT_KEY
     from api.config import ApiConfig
     from api.throttle import Policy
-    from rules.packs import DEFAULT_PACKS
 
     return ApiConfig(
         database_url=settings.database_url,
-        packs_dir=Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS,
+        packs_dir=packs_dir(settings),
         session_ttl=timedelta(hours=settings.api_session_ttl_h),
         token_ttl=timedelta(days=settings.api_token_ttl_days),
         default_time_zone=settings.api_default_time_zone,

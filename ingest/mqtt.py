@@ -24,6 +24,7 @@ costs nothing: unacknowledged messages come back and msg_id de-duplication makes
 from __future__ import annotations
 
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -101,6 +102,7 @@ class MqttSource:
         self._session = threading.Event()  # a CONNACK accepted the connection (first or later)
         self._connected = threading.Event()  # subscribed on the current connection
         self._subscribed_once = threading.Event()
+        self._refused = threading.Event()  # a CONNACK refused us for good (e.g. credentials)
         self._stopping = threading.Event()
         self._last_refusal = "no answer"
         self._subscribe_deadline = 0.0
@@ -123,8 +125,9 @@ class MqttSource:
         return self._subscribed_once.is_set()
 
     def start(self, timeout_s: float, stop: threading.Event | None = None) -> None:
-        """start connects (retrying within ``timeout_s``), runs the network thread and returns
-        once the broker accepted the connection, without waiting for the SUBACK: deliveries
+        """start connects (retrying time-outs within ``timeout_s``; a refusal raises at once),
+        runs the network thread and returns once the broker accepted the connection, without
+        waiting for the SUBACK: deliveries
         may come first and must be drained (see ``check_subscription``). Returns early, not
         connected, if ``stop`` is set meanwhile."""
         stop = stop or threading.Event()
@@ -142,6 +145,8 @@ class MqttSource:
                 break
             except OSError as exc:
                 self._last_refusal = str(exc) or type(exc).__name__
+                if not transient_socket_error(exc):
+                    raise BrokerUnavailable(self._unreachable(None)) from None
             if time.monotonic() + delay > deadline:
                 raise BrokerUnavailable(self._unreachable(timeout_s))
             if stop.wait(delay):
@@ -151,6 +156,9 @@ class MqttSource:
         while not self._session.wait(0.1):
             if stop.is_set():
                 return
+            if self._refused.is_set():
+                self.stop()
+                raise BrokerUnavailable(self._unreachable(None))
             if time.monotonic() >= deadline:
                 self.stop()
                 raise BrokerUnavailable(self._unreachable(timeout_s))
@@ -219,6 +227,9 @@ class MqttSource:
     ) -> None:
         if reason_code.is_failure:
             self._last_refusal = f"broker refused the connection: {reason_code}"
+            if self._generation == 0 and str(reason_code) not in TRANSIENT_CONNACKS:
+                self._refused.set()  # start() raises with the reason: one line, no log
+                return
             log.error("broker refused connection", extra={"reason": str(reason_code)})
             return
         self._generation += 1
@@ -259,7 +270,7 @@ class MqttSource:
         properties: Properties | None,
     ) -> None:
         self._connected.clear()
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and not self._refused.is_set():
             self._metrics.broker_disconnects.inc()
             log.warning(
                 "broker connection lost; paho reconnects", extra={"reason": str(reason_code)}
@@ -280,8 +291,22 @@ class MqttSource:
             self._metrics.backpressure_waits.inc()
         # Stopping: the message is not acknowledged, so the broker keeps it for the next run.
 
-    def _unreachable(self, timeout_s: float) -> str:
+    def _unreachable(self, timeout_s: float | None) -> str:
+        within = "" if timeout_s is None else f" within {timeout_s:g}s"
         return (
-            f"MQTT broker at {self.config.host}:{self.config.port} not reachable within "
-            f"{timeout_s:g}s: {self._last_refusal}"
+            f"MQTT broker at {self.config.host}:{self.config.port} not reachable{within}: "
+            f"{self._last_refusal}"
         )
+
+
+# CONNACK reasons that may change within seconds; any other refusal (bad credentials, not
+# authorised, bad client id) will not, so the worker stops at once.
+TRANSIENT_CONNACKS = frozenset({"Server unavailable", "Server busy", "Connection rate exceeded"})
+
+
+def transient_socket_error(exc: OSError) -> bool:
+    """transient_socket_error: a connect failure worth retrying (time-out, DNS not answering);
+    a refused connection or an unknown host is reported at once."""
+    if isinstance(exc, TimeoutError):
+        return True
+    return isinstance(exc, socket.gaierror) and exc.errno == socket.EAI_AGAIN

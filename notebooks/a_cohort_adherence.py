@@ -28,7 +28,10 @@ import matplotlib.pyplot as plt
 from IPython.display import display
 
 import analytics
+from homecare.figures import enough, human, style, wilson
 from homecare.notebooks import open_configured
+
+style()
 
 source = open_configured()
 cohort = analytics.patients(source)
@@ -41,40 +44,49 @@ print(
 # ## The cohort
 
 # %%
-by_program = cohort.explode("programs")["programs"].value_counts().sort_index()
-bands = cohort["age_band"].value_counts().reindex(list(dict(analytics.AGE_BANDS).values()))
-fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
-by_program.plot.barh(ax=left, color="#4c72b0")
-left.set_title("Patients per program (comorbid patients in each)")
-left.set_xlabel("patients")
-bands.fillna(0).plot.bar(ax=right, color="#55a868")
-right.set_title("Age bands")
-right.set_ylabel("patients")
-fig.tight_layout()
-plt.show()
+if enough(len(cohort), 1, "monitored patients"):
+    by_program = cohort.explode("programs")["programs"].value_counts().sort_index()
+    bands = cohort["age_band"].value_counts().reindex(list(dict(analytics.AGE_BANDS).values()))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.5))
+    by_program.rename(index=human).plot.barh(ax=left, color="#4c72b0")
+    left.set_ylabel("program")
+    left.set_title("Which programs are the patients in?\n(a comorbid patient counts in each)")
+    left.set_xlabel("patients")
+    bands.fillna(0).plot.bar(ax=right, color="#55a868")
+    right.set_title("How old are they?")
+    right.set_xlabel("age band (years)")
+    right.set_ylabel("patients")
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## Share of monitored days with readings, per program
 
 # %%
 days = analytics.adherence(source)
-summary = (
-    days.groupby("program")["share"]
-    .describe(percentiles=[0.25, 0.5, 0.75])[["count", "25%", "50%", "75%"]]
-    .rename(columns={"count": "patients", "50%": "median"})
-)
-display(summary)
+if enough(len(days), 1, "patients with monitored days"):
+    summary = (
+        days.groupby("program")["share"]
+        .describe(percentiles=[0.25, 0.5, 0.75])[["count", "25%", "50%", "75%"]]
+        .rename(columns={"count": "patients", "50%": "median"})
+    )
+    display(summary)
 
 # %%
-order = summary.sort_values("median").index.tolist()
-fig, ax = plt.subplots(figsize=(9, 3.8))
-ax.boxplot([days.loc[days["program"] == p, "share"] for p in order], orientation="horizontal")
-ax.set_yticks(range(1, len(order) + 1), order)
-ax.set_xlim(0, 1)
-ax.set_xlabel("share of monitored days with at least one reading (one point per patient)")
-ax.set_title("Adherence by program")
-fig.tight_layout()
-plt.show()
+if enough(len(days), 1, "patients with monitored days"):
+    order = summary.sort_values("median").index.tolist()
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    ax.boxplot([days.loc[days["program"] == p, "share"] for p in order], orientation="horizontal")
+    ax.set_yticks(
+        range(1, len(order) + 1),
+        [f"{human(p)} (n={int(summary.loc[p, 'patients'])})" for p in order],
+    )
+    ax.set_ylabel("program (n: patients)")
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of monitored days with at least one reading (one point per patient)")
+    ax.set_title("On what share of their days do patients take readings, by program?")
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## Drop-off after enrolment
@@ -90,21 +102,40 @@ weeks = weeks[weeks["monitored_days"] == 7]
 mean_share = (
     weeks.assign(share=weeks["days_with_readings"] / 7).groupby(["program", "week"])["share"].mean()
 )
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4), sharex=True)
-for program, rows in curve.groupby("program"):
-    left.plot(rows["week"], rows["share"], marker="o", label=program)
-    right.plot(mean_share[program].index, mean_share[program].values, marker="o", label=program)
-left.set_ylim(0, 1.02)
-left.set_ylabel("share measuring ≥ 3 days that week")
-left.set_title("Drop-off: patients still measuring")
-right.set_ylim(0, 1.02)
-right.set_ylabel("mean share of the week's days with readings")
-right.set_title("Fading: days with readings")
-for ax in (left, right):
-    ax.set_xlabel("week since enrolment")
-right.legend(fontsize=8, ncol=2)
-fig.tight_layout()
-plt.show()
+# A curve needs at least two complete weeks; a single point says nothing about a drop-off.
+drawn = [p for p, rows in curve.groupby("program") if rows["week"].nunique() >= 2]
+if enough(len(drawn), 1, "programs with two or more complete weeks of monitoring"):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5), sharex=True)
+    for program in drawn:
+        rows = curve[curve["program"] == program]
+        low, high = zip(
+            *(wilson(a, n) for a, n in zip(rows["active"], rows["patients"], strict=True)),
+            strict=True,
+        )
+        label = f"{human(program)} (n={int(rows['patients'].max())})"
+        # Side by side within each week, so the programs' intervals do not hide each other.
+        dodge = (drawn.index(program) - (len(drawn) - 1) / 2) * 0.08
+        left.errorbar(
+            rows["week"] + dodge,
+            rows["share"],
+            yerr=[(rows["share"] - low).clip(lower=0), (high - rows["share"]).clip(lower=0)],
+            marker="o",
+            capsize=2,
+            linewidth=1,
+            label=label,
+        )
+        right.plot(mean_share[program].index, mean_share[program].values, marker="o", label=label)
+    left.set_ylim(0, 1.02)
+    left.set_ylabel("share measuring on ≥ 3 days that week")
+    left.set_title("Do patients keep measuring week after week?\n(bars: 95 % interval)")
+    right.set_ylim(0, 1.02)
+    right.set_ylabel("mean share of the week's days with readings")
+    right.set_title("Do they measure on fewer days as weeks pass?")
+    for ax in (left, right):
+        ax.set_xlabel("week since enrolment")
+    right.legend(ncol=2, title="program (n: patients in week 0)")
+    fig.tight_layout()
+    plt.show()
 
 # %% [markdown]
 # ## Who needs a nudge?

@@ -33,9 +33,13 @@ import os
 
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import FuncFormatter
 
 import analytics
+from homecare.figures import enough, human, no_data, style, wilson
 from homecare.notebooks import open_configured
+
+style()
 
 labels = analytics.load_labels(os.environ["HOMECARE_SIM_LABELS"])
 source = open_configured()
@@ -55,19 +59,33 @@ table = findings.by_program.set_index("program")
 table.round(2)
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
 shown = table[table["episodes"] > 0]
-left.barh(shown.index, shown["caught_share"], color="#55a868")
-for y, (caught, episodes) in enumerate(zip(shown["caught"], shown["episodes"], strict=True)):
-    left.text(0.01, y, f"{caught}/{episodes}", va="center", fontsize=8)
-left.axvline(0.85, color="black", linestyle=":", label="target 85 %")
+names = [human(p) for p in table.index]
+if len(shown):
+    low, high = zip(
+        *(wilson(c, n) for c, n in zip(shown["caught"], shown["episodes"], strict=True)),
+        strict=True,
+    )
+    errors = [
+        (shown["caught_share"] - low).clip(lower=0),
+        (high - shown["caught_share"]).clip(lower=0),
+    ]
+    labels = [human(p) for p in shown.index]
+    left.barh(labels, shown["caught_share"], xerr=errors, color="#55a868", capsize=3)
+    for y, (caught, episodes) in enumerate(zip(shown["caught"], shown["episodes"], strict=True)):
+        left.text(0.01, y, f"{caught}/{episodes} episodes", va="center")
+    left.axvline(0.85, color="black", linestyle=":", label="target 85 %")
+    left.legend()
+else:
+    no_data(left, "no labelled episode in this cohort")
 left.set_xlim(0, 1)
-left.set_xlabel("episodes alerted ≥ 24 h before the ER visit")
-left.set_title("Caught in time")
-left.legend(fontsize=8)
-right.barh(table.index, table["false_per_patient_month"], color="#c44e52", label="false")
+left.set_xlabel("share of episodes alerted ≥ 24 h before the ER visit (bar: 95 % interval)")
+left.set_title("How many deteriorations were caught in time?")
+left.set_ylabel("program")
+right.barh(names, table["false_per_patient_month"], color="#c44e52", label="false")
 right.barh(
-    table.index,
+    names,
     table["lookalike_per_patient_month"],
     left=table["false_per_patient_month"],
     color="#f2b5b5",
@@ -75,8 +93,9 @@ right.barh(
 )
 right.axvline(2, color="black", linestyle=":", label="target ≤ 2")
 right.set_xlabel("false alerts per patient-month")
-right.set_title("Cost")
-right.legend(fontsize=8)
+right.set_ylabel("program")
+right.set_title("At what cost in false alerts?")
+right.legend()
 fig.tight_layout()
 plt.show()
 
@@ -89,15 +108,19 @@ plt.show()
 
 # %%
 rules = findings.by_rule.set_index("rule_id").sort_values("false_alerts", ascending=False)
-fig, ax = plt.subplots(figsize=(9, max(3, 0.3 * len(rules))))
-ax.barh(rules.index, rules["false_alerts"], color="#c44e52", label="false alerts")
-ax.barh(rules.index, -rules["caught"], color="#55a868", label="episodes caught in time")
-ax.axvline(0, color="black", linewidth=0.8)
-ax.set_xlabel("← episodes caught | false alerts →")
-ax.set_title("Per rule")
-ax.legend(fontsize=8)
-fig.tight_layout()
-plt.show()
+if enough(len(rules), 1, "rules that raised an alert"):
+    fig, ax = plt.subplots(figsize=(10, max(3, 0.32 * len(rules) + 1)))
+    ax.barh(rules.index, rules["false_alerts"], color="#c44e52", label="false alerts")
+    ax.barh(rules.index, -rules["caught"], color="#55a868", label="episodes caught in time")
+    ax.axvline(0, color="black", linewidth=0.8)
+    # Counts on both sides of zero: the left side's ticks are counts too, not negatives.
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{abs(x):g}"))
+    ax.set_xlabel("← episodes caught in time (count) | false alerts (count) →")
+    ax.set_ylabel("rule")
+    ax.set_title("Which rules catch deteriorations, and which only raise false alerts?")
+    ax.legend()
+    fig.tight_layout()
+    plt.show()
 print(f"median lead time: {findings.overall['median_lead_days'].iloc[0]:.1f} days")
 rules[["caught", "false_alerts", "lookalike_alerts", "alerts"]]
 

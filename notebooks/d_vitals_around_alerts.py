@@ -28,31 +28,38 @@
 # %%
 import matplotlib.pyplot as plt
 import pandas as pd
+from IPython.display import display
 
 import analytics
+from homecare.figures import enough, human, no_data, style
 from homecare.notebooks import open_configured
 
+style()
 VITALS = {
     "body_weight": "weight (kg)",
     "heart_rate": "heart rate (/min)",
     "spo2": "SpO2 (%)",
-    "systolic_bp": "systolic BP (mm[Hg])",
+    "systolic_bp": "systolic BP (mmHg)",
     "respiratory_rate": "respiratory rate (/min)",
     "body_temperature": "temperature (°C)",
 }
+MIN_ALERTS = 3
 
 source = open_configured()
 around = analytics.vitals_around_alerts(source, list(VITALS), days_before=14, days_after=14)
 around = around.dropna(subset=["change"])
 print(
     f"{around['alert_id'].nunique()} alerts with a baseline,"
-    f" {around['patient'].nunique()} patients, programs: {sorted(around['program'].unique())}"
+    f" {around['patient'].nunique()} patients,"
+    f" programs: {', '.join(human(p) for p in sorted(around['program'].unique())) or 'none'}"
 )
 
 # %% [markdown]
 # ## Change from the patient's baseline, per program and vital
 #
-# Only combinations with at least 3 alerts are drawn.
+# Only combinations with at least 3 alerts are drawn; each panel says how many alerts (*n*)
+# it summarises. The line is the median across those alerts, the shaded band the middle half
+# of them (25th to 75th percentile).
 
 # %%
 bands = (
@@ -61,33 +68,43 @@ bands = (
     .reset_index()
 )
 alerts_per = around.groupby(["program", "type"])["alert_id"].nunique()
-shown = alerts_per[alerts_per >= 3]
+shown = alerts_per[alerts_per >= MIN_ALERTS]
 programs = sorted({p for p, _ in shown.index})
 types = [t for t in VITALS if t in {t for _, t in shown.index}]
-fig, axes = plt.subplots(
-    len(programs), len(types), figsize=(2.6 * len(types), 2.2 * len(programs)), squeeze=False
-)
-for i, program in enumerate(programs):
-    for j, vital in enumerate(types):
-        ax = axes[i][j]
-        rows = bands[(bands["program"] == program) & (bands["type"] == vital)]
-        if (program, vital) in shown.index:
-            ax.fill_between(rows["day"], rows["25%"], rows["75%"], alpha=0.25)
-            ax.plot(rows["day"], rows["50%"])
-            ax.text(0.02, 0.9, f"n={shown[(program, vital)]}", transform=ax.transAxes, fontsize=7)
-        else:
-            ax.set_xticks([])
-            ax.set_yticks([])
-        ax.axvline(0, color="black", linewidth=0.8)
-        ax.axhline(0, color="grey", linewidth=0.5)
-        if i == 0:
-            ax.set_title(VITALS[vital], fontsize=9)
-        if j == 0:
-            ax.set_ylabel(program, fontsize=9)
-        ax.tick_params(labelsize=7)
-fig.suptitle("Median change from baseline around alerts (day 0: the alert)", fontsize=11)
-fig.tight_layout()
-plt.show()
+if enough(len(shown), 1, f"program-and-vital combinations with {MIN_ALERTS} or more alerts"):
+    fig, axes = plt.subplots(
+        len(programs),
+        len(types),
+        figsize=(2.9 * len(types) + 1, 2.4 * len(programs) + 1.2),
+        squeeze=False,
+        sharex=True,
+    )
+    for i, program in enumerate(programs):
+        for j, vital in enumerate(types):
+            ax = axes[i][j]
+            rows = bands[(bands["program"] == program) & (bands["type"] == vital)]
+            if (program, vital) in shown.index:
+                ax.fill_between(
+                    rows["day"], rows["25%"], rows["75%"], alpha=0.25, label="middle half"
+                )
+                ax.plot(rows["day"], rows["50%"], label="median")
+                ax.text(0.03, 0.88, f"n={shown[(program, vital)]} alerts", transform=ax.transAxes)
+            else:
+                no_data(ax, f"fewer than {MIN_ALERTS} alerts")
+            ax.axvline(0, color="black", linewidth=0.8)
+            ax.axhline(0, color="grey", linewidth=0.5)
+            if i == 0:
+                ax.set_title(f"change in {VITALS[vital]}")
+            if j == 0:
+                ax.set_ylabel(human(program))
+    axes[0][0].legend(loc="lower left")
+    fig.supxlabel("days from the alert (0: the day it opened)")
+    fig.suptitle(
+        "How far from their own baseline were patients' vitals around an alert?\n"
+        "(rows: program; each panel: change from the patient's baseline, in the vital's unit)"
+    )
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    plt.show()
 
 # %% [markdown]
 # ## How early did the change start?
@@ -96,8 +113,10 @@ plt.show()
 # reached half of its size on the alert's day: a long run-up is time the rules could use.
 
 # %%
-at_alert = bands[bands["day"] == 0].set_index(["program", "type"])["50%"]
 rows = []
+at_alert = (
+    bands[bands["day"] == 0].set_index(["program", "type"])["50%"] if len(bands) else pd.Series()
+)
 for (program, vital), size in at_alert.items():
     if (program, vital) not in shown.index or size == 0:
         continue
@@ -107,13 +126,15 @@ for (program, vital), size in at_alert.items():
     half = run_up[(run_up["50%"] / size) >= 0.5]
     rows.append(
         {
-            "program": program,
-            "vital": vital,
+            "program": human(program),
+            "vital": VITALS[vital],
+            "alerts": int(shown[(program, vital)]),
             "median change at alert": round(size, 2),
             "half of it reached on day": int(half["day"].min()) if len(half) else None,
         }
     )
-pd.DataFrame(rows)
+if enough(len(rows), 1, "program-and-vital combinations with a change on the alert's day"):
+    display(pd.DataFrame(rows))
 
 # %%
 source.close()

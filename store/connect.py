@@ -3,6 +3,11 @@
 Every process needs the same two things: wait (bounded) for the database at startup so a
 command exits with a one-line reason instead of a stack trace, and open connections that fail
 fast instead of hanging when the server is gone.
+
+Waiting is only worth it when the answer may change within the wait: a time-out, or a server
+that says it is starting, shutting down or full. A refused connection, an unknown host, a
+refused login or a missing database will still be so in twenty seconds, so they are reported
+at once (a supervisor that restarts the process covers a server that comes up later).
 """
 
 from __future__ import annotations
@@ -15,7 +20,19 @@ import psycopg
 
 from store.errors import StoreUnavailable
 
-__all__ = ["connect", "describe_url", "wait_for_database"]
+__all__ = ["connect", "describe_url", "is_transient", "wait_for_database"]
+
+# libpq reports connection failures as text only (no SQLSTATE before the session exists).
+_TRANSIENT = (
+    "timeout expired",
+    "timed out",
+    "the database system is starting up",
+    "the database system is shutting down",
+    "not yet accepting connections",
+    "too many clients",
+    "remaining connection slots",
+    "temporary failure in name resolution",
+)
 
 
 def connect(
@@ -35,7 +52,8 @@ def connect(
 
 
 def wait_for_database(url: str, timeout_s: float, application_name: str = "homecare") -> None:
-    """wait_for_database retries until the server answers ``SELECT 1`` or the time is up."""
+    """wait_for_database retries until the server answers ``SELECT 1`` or the time is up; it
+    raises StoreUnavailable at once when the failure is not one that waiting can cure."""
     deadline = time.monotonic() + timeout_s
     delay = 0.2
     last_error = "no attempt made"
@@ -51,12 +69,22 @@ def wait_for_database(url: str, timeout_s: float, application_name: str = "homec
                 return
         except psycopg.Error as exc:
             last_error = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            if not is_transient(exc):
+                raise StoreUnavailable(
+                    f"database at {describe_url(url)} not reachable: {last_error}"
+                ) from None
         if time.monotonic() + delay > deadline:
             raise StoreUnavailable(
                 f"database at {describe_url(url)} not reachable within {timeout_s:g}s: {last_error}"
             )
         time.sleep(delay)
         delay = min(delay * 2, 2.0)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """is_transient: a connection failure that may clear up by itself within seconds."""
+    text = str(exc).lower()
+    return any(marker in text for marker in _TRANSIENT)
 
 
 def describe_url(url: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from api.dashboard import i18n, pages
 from api.dashboard.charts import WINDOWS
-from api.dashboard.static import vendor_missing
+from api.dashboard.static import VENDOR, vendor_missing
 from tests.api_support import World, world
 from tests.dashboard_support import (
     chart_data,
@@ -99,12 +99,23 @@ def test_news2_series_scores_the_readings_as_the_chart_says(world: World) -> Non
 
 
 def test_the_charting_library_is_served_from_local_files(world: World) -> None:
-    assert vendor_missing() == [], "run scripts/test (npm ci in api/dashboard) first"
+    assert vendor_missing() == []
     for name in ("uplot.js", "uplot.css", "dashboard.js", "dashboard.css"):
         answer = world.client.get(f"/dashboard/static/{name}")
         assert answer.status_code == 200 and len(answer.content) > 1000, name
     assert world.client.get("/dashboard/static/..%2Fpages.py").status_code == 404
     assert world.client.get("/dashboard/static/package.json").status_code == 404
+    assert world.client.get("/dashboard/static/LICENSE").status_code == 404
+
+
+def test_the_vendored_charting_library_is_the_version_its_readme_names() -> None:
+    vendor = VENDOR / "uplot"
+    found = re.search(r"# uPlot (\S+)", (vendor / "README.md").read_text())
+    assert found is not None
+    version = found.group(1)
+    head = (vendor / "uPlot.iife.min.js").read_text(encoding="utf-8")[:200]
+    assert f"uPlot (v{version})" in head
+    assert "MIT License" in (vendor / "LICENSE").read_text()
 
 
 def test_a_reading_just_stored_shows_before_the_aggregates_refresh(world: World) -> None:

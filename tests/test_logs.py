@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -55,3 +56,31 @@ def test_scheduler_warnings_still_show(capsys: pytest.CaptureFixture[str]) -> No
     configure_logging("INFO", "text")
     logging.getLogger("apscheduler.executors.default").warning("Run time of job was missed")
     assert "Run time of job was missed" in capsys.readouterr().err
+
+
+def test_uvicorns_coloured_copy_of_a_message_is_not_logged(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    logging.getLogger("uvicorn.error").info(
+        "Started server process [%d]", 42, extra={"color_message": "Started [\x1b[36m%d\x1b[0m]"}
+    )
+    [line] = capsys.readouterr().err.strip().splitlines()
+    assert json.loads(line)["msg"] == "Started server process [42]"
+    assert "color_message" not in line and "\\u001b" not in line
+
+
+def test_logs_can_go_to_a_file_with_only_errors_on_the_terminal(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging("INFO", "json", tmp_path / "logs" / "demo.log")
+    logging.getLogger("ingest.worker").info("ingest stats", extra={"stored": 3})
+    logging.getLogger("ingest.worker").error("broker refused connection")
+    for handler in logging.getLogger().handlers:
+        handler.close()
+    lines = (tmp_path / "logs" / "demo.log").read_text().splitlines()
+    assert [json.loads(line)["msg"] for line in lines] == [
+        "ingest stats",
+        "broker refused connection",
+    ]
+    assert capsys.readouterr().err.strip() == "error   ingest.worker: broker refused connection"

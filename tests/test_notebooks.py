@@ -136,6 +136,47 @@ def test_notebook_runs_top_to_bottom(
     assert result.output is not None and result.output.exists()
 
 
+@pytest.fixture(scope="module")
+def small(
+    template_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, SeedReport]]:
+    """small: a cohort like the demo's first minutes — a few patients, a few days."""
+    name = f"hc_small_{uuid.uuid4().hex[:10]}"
+    with store.connect(BASE_URL, autocommit=True) as admin:
+        admin.execute(f"CREATE DATABASE {name} TEMPLATE {template_database}")
+    url = url_with_database(BASE_URL, name)
+    labels = tmp_path_factory.mktemp("small") / "labels.json"
+    try:
+        report = seed_database(
+            SeedConfig(url, patients=3, days=4, seed=SEED, end=END, labels_path=labels)
+        )
+        yield url, report
+    finally:
+        with store.connect(BASE_URL, autocommit=True) as admin:
+            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.mark.parametrize("cohort", ["empty", "small"])
+def test_every_notebook_finishes_with_too_little_data_and_says_so(
+    cohort: str,
+    database_url: str,
+    small: tuple[str, SeedReport],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    url, labels = (database_url, None) if cohort == "empty" else (small[0], small[1].labels_path)
+    monkeypatch.setenv("HOMECARE_DATABASE_URL", url)
+    monkeypatch.delenv("HOMECARE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.setenv("HOMECARE_ENV", "development")
+    results = run_notebooks(discover(NOTEBOOKS), tmp_path, labels)
+    failed = {r.name: r.error for r in results if r.error is not None}
+    assert not failed, failed
+    for result in results:
+        if result.skipped is None:
+            assert result.output is not None
+            assert "Too little data" in result.output.read_text(), result.name
+
+
 def test_there_are_four_notebooks_each_kept_without_outputs() -> None:
     paths = discover(NOTEBOOKS)
     assert [p.stem[0] for p in paths] == ["a", "b", "c", "d"]

@@ -1,11 +1,10 @@
-"""Static: the dashboard's script, styles and charting library, served from local files.
+"""Static: the dashboard's script, styles and charting library, served from package files.
 
-The charting library is uPlot (npm ``uplot``, MIT, ~50 kB, draws thousands of points on a
-canvas without a framework), installed into ``api/dashboard/node_modules`` by ``scripts/test``
-and ``scripts/demo`` (``npm ci`` from ``package-lock.json``) — never fetched from a CDN at run
-time. Only the files listed here are served (no directory is exposed). When the npm packages
-are missing, the library's URLs answer 404 and the pages still work, without charts (the page
-says so); the start-up log names the fix.
+The charting library is uPlot (MIT, ~50 kB, draws thousands of points on a canvas without a
+framework), vendored in ``vendor/uplot/`` with its licence and version (see its README there):
+it ships inside the package, so a wheel installed anywhere serves the charts, and nothing is
+fetched from npm or a CDN at build or run time. Only the files listed here are served (no
+directory is exposed).
 """
 
 from __future__ import annotations
@@ -21,19 +20,19 @@ __all__ = ["FILES", "router", "vendor_missing"]
 log = logging.getLogger(__name__)
 
 HERE = Path(__file__).parent
-VENDOR = HERE / "node_modules"
+VENDOR = HERE / "vendor"
 FILES: dict[str, tuple[Path, str]] = {
     "dashboard.js": (HERE / "static" / "dashboard.js", "text/javascript"),
     "dashboard.css": (HERE / "static" / "dashboard.css", "text/css"),
-    "uplot.js": (VENDOR / "uplot" / "dist" / "uPlot.iife.min.js", "text/javascript"),
-    "uplot.css": (VENDOR / "uplot" / "dist" / "uPlot.min.css", "text/css"),
+    "uplot.js": (VENDOR / "uplot" / "uPlot.iife.min.js", "text/javascript"),
+    "uplot.css": (VENDOR / "uplot" / "uPlot.min.css", "text/css"),
 }
 
 router = APIRouter(include_in_schema=False)
 
 
 def vendor_missing() -> list[str]:
-    """vendor_missing lists the npm files that are not installed."""
+    """vendor_missing lists the served files that are missing (an incomplete install)."""
     return [name for name, (path, _) in FILES.items() if not path.is_file()]
 
 

@@ -1,5 +1,4 @@
-"""Admin: operators' one-off commands — API tokens, broker accounts, replay of stored readings.
-"""
+"""Admin: operators' one-off commands — API tokens, broker accounts, replay of stored readings."""
 
 from __future__ import annotations
 
@@ -29,7 +28,10 @@ def add_commands(commands: Any) -> None:
         "create", help="print a new API token for a user (created if needed)"
     )
     token_create.add_argument(
-        "--role", required=True, choices=("nurse", "physician", "analyst", "admin")
+        "--role",
+        required=True,
+        choices=("nurse", "physician", "analyst", "admin"),
+        help="what the token may do (docs/api.md lists each role's rights)",
     )
     token_create.add_argument("--user", help="username (default: cli-<role>)")
     token_create.add_argument(

@@ -1,5 +1,4 @@
-"""Evaluate: the ``homecare evaluate`` command — detection figures on labelled simulated cohorts.
-"""
+"""Evaluate: the ``homecare evaluate`` command — detection figures on labelled simulated cohorts."""
 
 from __future__ import annotations
 
@@ -30,8 +29,10 @@ def add_commands(commands: Any) -> None:
     evaluate = commands.add_parser(
         "evaluate", help="score the rules on a labelled simulated cohort, with baselines"
     )
-    evaluate.add_argument("--patients", type=int, default=200)
-    evaluate.add_argument("--days", type=float, default=90)
+    evaluate.add_argument(
+        "--patients", type=int, default=200, help="simulated patients in each cohort"
+    )
+    evaluate.add_argument("--days", type=float, default=90, help="days each cohort covers")
     evaluate.add_argument(
         "--seed",
         type=int,

@@ -1,5 +1,4 @@
-"""Services: the commands that run the pipeline's processes — migrate, the workers, the API.
-"""
+"""Services: the commands that run the pipeline's processes — migrate, the workers, the API."""
 
 from __future__ import annotations
 
@@ -17,7 +16,7 @@ from homecare.arguments import (
 )
 from homecare.scheduler import SchedulerConfig, run_scheduler
 from homecare.settings import Settings
-from homecare.wiring import api_config
+from homecare.wiring import api_config, require_packs
 
 log = logging.getLogger("homecare")
 
@@ -92,6 +91,7 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
     from homecare.wiring import rules_config
     from rules import RulesWorker
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-rules")
     if settings.rules_nice:
@@ -108,6 +108,7 @@ def _alerts(settings: Settings, args: argparse.Namespace) -> int:
     from alerts import AlertsWorker
     from homecare.wiring import alerts_config
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-alerts")
     AlertsWorker(alerts_config(settings)).run(stop)
@@ -140,6 +141,7 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
     from ingest import IngestWorker
     from rules import RulesWorker
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-run")
     with store.connect(settings.database_url, autocommit=True) as conn:
@@ -170,6 +172,7 @@ def _api(settings: Settings, args: argparse.Namespace) -> int:
     from api import create_app
     from api.serve import serve
 
+    require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-api")
     with store.connect(settings.database_url, autocommit=True) as conn:

@@ -1,5 +1,4 @@
-"""Simulated: the commands that work with simulated patients — simulate, demo, seed, notebooks.
-"""
+"""Simulated: the commands that work with simulated patients — simulate, demo, seed, notebooks."""
 
 from __future__ import annotations
 
@@ -32,9 +31,11 @@ def add_commands(commands: Any) -> None:
         " and labelled deterioration episodes. Publishes to the configured broker after"
         " enrolling the patients and devices, or with --out writes the messages as JSON lines.",
     )
-    simulate.add_argument("--patients", type=int, default=10)
+    simulate.add_argument("--patients", type=int, default=10, help="simulated patients")
     simulate.add_argument("--days", type=float, default=7.0, help="simulated days")
-    simulate.add_argument("--seed", type=int, default=1)
+    simulate.add_argument(
+        "--seed", type=int, default=1, help="random seed: the same seed gives the same bytes"
+    )
     simulate.add_argument(
         "--speed",
         type=speed,
@@ -59,7 +60,9 @@ def add_commands(commands: Any) -> None:
     simulate.add_argument(
         "--episode-rate-scale", type=float, default=1.0, help="multiply every episode rate"
     )
-    simulate.add_argument("--device-prefix", default="sim-", help="prefix of ids")
+    simulate.add_argument(
+        "--device-prefix", default="sim-", help="prefix of the device and patient ids"
+    )
     simulate.add_argument(
         "--device-password",
         default=None,
@@ -83,12 +86,22 @@ def add_commands(commands: Any) -> None:
         "--speed",
         type=acceleration,
         default=3600.0,
-        help="simulated seconds per second until the history catches up with the clock",
+        metavar="FACTOR",
+        help="simulated seconds per second until the history catches up with the clock;"
+        " realtime or 1 is real time",
     )
-    demo.add_argument("--seed", type=int, default=None, help="default: from the clock")
+    demo.add_argument(
+        "--seed", type=int, default=None, help="random seed (default: from the clock)"
+    )
     demo.add_argument("--labels", help="write the ground-truth labels here when stopping")
-    demo.add_argument("--duration", type=float, default=0, help="seconds to run (0: until ^C)")
-    demo.add_argument("--data-dir", default=".homecare", help="where embedded services keep data")
+    demo.add_argument(
+        "--duration", type=float, default=0, help="seconds to run (default: 0, until ^C)"
+    )
+    demo.add_argument(
+        "--data-dir",
+        default=".homecare",
+        help="where embedded services keep their data and the demo its log",
+    )
     demo.set_defaults(run=_demo)
 
     seed = commands.add_parser(
@@ -110,7 +123,12 @@ def add_commands(commands: Any) -> None:
     )
     nb_run.add_argument("names", nargs="*", help="only these notebooks (file stems)")
     nb_run.add_argument("--dir", type=Path, default=Path("notebooks"), help="notebooks directory")
-    nb_run.add_argument("--out", type=Path, default=Path(".homecare/notebooks"))
+    nb_run.add_argument(
+        "--out",
+        type=Path,
+        default=Path(".homecare/notebooks"),
+        help="where the executed notebooks, figures included, are written",
+    )
     nb_run.add_argument(
         "--labels",
         type=Path,
@@ -139,18 +157,48 @@ def _demo(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _seed_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
-    parser.add_argument(f"--{prefix}patients", type=int, default=50, dest="seed_patients")
-    parser.add_argument(f"--{prefix}days", type=float, default=60, dest="seed_days")
-    parser.add_argument(f"--{prefix}seed", type=int, default=1, dest="seed_seed")
+    what = "seeded " if prefix else ""
+    parser.add_argument(
+        f"--{prefix}patients",
+        type=int,
+        default=50,
+        dest="seed_patients",
+        metavar="N",
+        help=f"{what}simulated patients",
+    )
+    parser.add_argument(
+        f"--{prefix}days",
+        type=float,
+        default=60,
+        dest="seed_days",
+        metavar="DAYS",
+        help=f"days of {what}history",
+    )
+    parser.add_argument(
+        f"--{prefix}seed",
+        type=int,
+        default=1,
+        dest="seed_seed",
+        metavar="SEED",
+        help=f"random seed of the {what}cohort",
+    )
     parser.add_argument(
         f"--{prefix}end",
         type=aware_time,
         default=datetime(2026, 11, 1, tzinfo=UTC),
         dest="seed_end",
+        metavar="TIME",
         help="end of the simulated window, RFC 3339 (default: a fixed date, so reruns compare)",
     )
     if not prefix:
-        parser.add_argument("--labels", type=Path, default=DEFAULT_LABELS, dest="labels")
+        parser.add_argument(
+            "--labels",
+            type=Path,
+            default=DEFAULT_LABELS,
+            metavar="FILE",
+            help="write the cohort's ground truth (episodes, look-alikes) here, for the"
+            " detection notebook",
+        )
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
