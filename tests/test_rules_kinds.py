@@ -25,8 +25,8 @@ import catalogue
 from ingest import Reading
 from rules.anomaly import DirectedDetector, build_features, fit_cohort
 from rules.evaluate import PatientContext, evaluate_patient, history_needed, verdicts
-from rules.kinds.base import ModelVersion
 from rules.kinds import KINDS
+from rules.kinds.base import ModelVersion
 from rules.model import Finding
 from rules.packs import Pack, PackSet, Rule, load_packs
 

@@ -1,5 +1,4 @@
-"""Admin: operators' one-off commands — API tokens, broker accounts, replay of stored readings.
-"""
+"""Admin: operators' one-off commands — API tokens, broker accounts, replay of stored readings."""
 
 from __future__ import annotations
 

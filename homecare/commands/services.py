@@ -1,5 +1,4 @@
-"""Services: the commands that run the pipeline's processes — migrate, the workers, the API.
-"""
+"""Services: the commands that run the pipeline's processes — migrate, the workers, the API."""
 
 from __future__ import annotations
 

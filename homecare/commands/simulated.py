@@ -1,5 +1,4 @@
-"""Simulated: the commands that work with simulated patients — simulate, demo, seed, notebooks.
-"""
+"""Simulated: the commands that work with simulated patients — simulate, demo, seed, notebooks."""
 
 from __future__ import annotations
 

@@ -50,9 +50,7 @@ class AnomalyRule(RuleBase):
          "vitals"}
     )  # fmt: skip
 
-    _types = field_validator("vitals")(
-        lambda cls, v: tuple(known_type(t) for t in v)  # noqa: ARG005
-    )
+    _types = field_validator("vitals")(lambda cls, v: tuple(known_type(t) for t in v))
 
     @field_validator("detector")
     @classmethod
@@ -92,18 +90,40 @@ class AnomalyRule(RuleBase):
         ]
         features = build_features(readings, self.vitals, _FEATURES, since=earliest)
         index = {float(t): i for i, t in enumerate(features.times)}
+        ordered = sorted(found)
+        # Instants judged by one model version are scored together (a detector with
+        # ``score_rows`` scores each row alone, so the numbers equal one ``score`` per row).
+        versions = [inputs.patient.model(self.detector, at) for at in ordered]
+        scores: list[float | None] = [None] * len(ordered)
+        runs: dict[int, list[int]] = {}
+        for k, version in enumerate(versions):
+            if version is not None:
+                runs.setdefault(id(version), []).append(k)
+        for members in runs.values():
+            detector = versions[members[0]].detector  # type: ignore[union-attr]
+            rows = [index[ordered[k].timestamp()] for k in members]
+            batch = getattr(detector, "score_rows", None)
+            values = (
+                batch(features, rows)
+                if batch is not None
+                else [detector.score(features.upto(i, EXPLAIN)) for i in rows]
+            )
+            for k, value in zip(members, values, strict=True):
+                scores[k] = float(value)
         verdicts: list[tuple[datetime, bool]] = []
         timeline = []
-        for at in sorted(found):
-            version = inputs.patient.model(self.detector, at)
-            if version is None:
+        for k, at in enumerate(ordered):
+            version = versions[k]
+            score = scores[k]
+            if version is None or score is None:
                 if at >= start:
                     timeline.append(Condition(at, None, found[at], {}))
                 continue
-            recent = features.upto(index[at.timestamp()], EXPLAIN)
-            score = float(version.detector.score(recent))
             threshold = inputs.patient.threshold(self.id, self.threshold, at)
-            moved = _moves(version.detector.explain(recent)) if score > 0 else []
+            moved: list[dict[str, Any]] = []
+            if score >= threshold:
+                recent = features.upto(index[at.timestamp()], EXPLAIN)
+                moved = _moves(version.detector.explain(recent))
             meets = score >= threshold and sum(m["score"] >= 1.0 for m in moved) >= self.min_vitals
             verdicts.append((at, meets))
             oldest = at - self.persistence.within
