@@ -56,7 +56,7 @@ RULE = {
     "id": "t.unusual", "kind": "anomaly", "detector": "directed", "threshold": 3.0,
     "vitals": ["spo2", "heart_rate", "respiratory_rate"], "min_vitals": 2,
     "persistence": {"count": 2, "of": 3, "within": "2d"}, "severity": "high",
-    "summary": "Unusual ({scope} model {model_id} v{model_version}): {explanation}",
+    "summary": "Unusual ({scope} model {model_id} v{model_version}): {explanation}, since {since}",
 }  # fmt: skip
 
 

@@ -154,9 +154,9 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         print(format_summary({seed: result for (_, seed), result in scored.items()}))
         return 0
     sets = {name: {c: scored[c] for c in EVALUATION_SETS[name].cohorts()} for name in chosen}
-    print(format_comparison(sets))
-    print()
     print(format_sets(sets, {name: EVALUATION_SETS[name].describe() for name in chosen}))
+    print()
+    print(format_comparison(sets))
     curves = {
         name: sweep_totals([done[c][1] for c in EVALUATION_SETS[name].cohorts()]) for name in chosen
     }

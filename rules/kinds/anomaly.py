@@ -145,7 +145,7 @@ class AnomalyRule(RuleBase):
                         "model_id": info.model_id,
                         "model_version": info.version,
                         "detector": info.kind,
-                        "explanation": _explain(moved, since),
+                        "explanation": _explain(moved),
                         "since": since or "",
                         "vitals": moved,
                     },
@@ -174,14 +174,11 @@ def _moves(contributions: Sequence[Any]) -> list[dict[str, Any]]:
     return moves
 
 
-def _explain(moves: list[dict[str, Any]], since: str | None) -> str:
-    """_explain: "SpO2 -3 (usual 94), heart rate +12 (usual 80), since 2026-11-02 19:00 UTC"."""
-    parts = [
+def _explain(moves: list[dict[str, Any]]) -> str:
+    """_explain: "SpO2 -3 (usual 94), heart rate +12 (usual 80)" — the vitals that moved a
+    spread or more the worse way, largest part first (the ``since`` key says since when)."""
+    return ", ".join(
         f"{catalogue.lookup(m['type']).label} {m['change']:+.3g} (usual {m['usual']:.3g})"
         for m in moves
         if m["score"] >= 1.0
-    ]
-    text = ", ".join(parts)
-    if since:
-        text += f", since {datetime.fromisoformat(since):%Y-%m-%d %H:%M} UTC"
-    return text
+    )
