@@ -251,6 +251,14 @@ class AnomalyEvaluation:
 
     def alerts(self, patient: Any, labels: Labels, label: str, scale: float = 1.0) -> list[Alert]:
         key = (patient.key, label, scale)
+        if key not in self._alerts and label == BOTH and not self._referring():
+            # Findings of one rule do not depend on another's unless it refers to it, so the
+            # packs with models are exactly the rules beside the models and the anomaly rules.
+            self._alerts[key] = sorted(
+                self.alerts(patient, labels, _YIELDED)
+                + self.alerts(patient, labels, ANOMALY_ONLY, scale),
+                key=lambda a: (a.time, a.rule_id),
+            )
         if key not in self._alerts:
             context = patient.context if label == RULES_ONLY else self.context(patient, labels)
             packs = self.sets[RULES_ONLY if label == _YIELDED else label]
@@ -285,6 +293,13 @@ class AnomalyEvaluation:
             )  # fmt: skip
         return self._contexts[patient.key]
 
+    def _referring(self) -> list[str]:
+        """_referring: the rules that refer to an anomaly rule (none in the shipped packs)."""
+        return [
+            r.id for _, r in self.sets[BOTH].rules_for(_all(self.sets[BOTH]))
+            if set(r.refers_to()) & set(self.anomaly_rules)
+        ]  # fmt: skip
+
     def _evaluate(
         self, packs: PackSet, context: PatientContext, patient: Any, labels: Labels
     ) -> list[Alert]:
@@ -301,10 +316,7 @@ class AnomalyEvaluation:
         """sweep: overall figures of anomaly only and rules + anomaly at each threshold
         multiplier of ``SWEEP``. Rules + anomaly is the union of the two sets' alerts, which
         is what the packs evaluate to while no rule refers to an anomaly rule (checked)."""
-        referring = [
-            r.id for _, r in self.sets[BOTH].rules_for(_all(self.sets[BOTH]))
-            if set(r.refers_to()) & set(self.anomaly_rules)
-        ]  # fmt: skip
+        referring = self._referring()
         if referring:
             raise ValueError(
                 f"{referring[0]} refers to an anomaly rule: the sweep's union is wrong"

@@ -109,3 +109,33 @@ def test_the_operating_point_plot_is_written(tmp_path: Path) -> None:
     path = plot_operating_points(curves, fixed, 1.0, tmp_path / "sweep" / "points.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000
+
+
+def test_rules_and_anomaly_alerts_are_those_of_the_packs_with_the_models() -> None:
+    """The union the evaluation takes for rules + anomaly is what the packs give, evaluated
+    whole with the scheduled models."""
+    import uuid
+
+    from evaluation.anomaly import AnomalyEvaluation, CohortPool
+    from evaluation.cohorts import StoredPatient
+    from rules import PatientContext, evaluate_patient
+
+    readings = synthetic_patient(21, seed=8) + synthetic_patient(
+        21, seed=9, moves={"heart_rate": 20, "spo2": -4, "body_weight": 2}, over_days=6,
+        start=T0 + timedelta(days=21),
+    )  # fmt: skip
+    patient = StoredPatient("p", PatientContext(uuid.UUID(int=7), PROGRAMS), tuple(readings))
+    labels = Labels(T0 + timedelta(days=7), T0 + timedelta(days=42), {"p": PROGRAMS}, (), ())
+    pool = CohortPool.build([(PROGRAMS, synthetic_patient(28, seed=s)) for s in (11, 12)])
+    packs = load_packs()
+    evaluation = AnomalyEvaluation(packs, pool)
+    union = evaluation.alerts(patient, labels, BOTH)
+    findings = evaluate_patient(
+        packs, evaluation.context(patient, labels), readings, labels.start, labels.end, {},
+        timedelta(hours=6),
+    )  # fmt: skip
+    whole = sorted(
+        ((f.evidence_time, f.rule_id) for f in findings if f.state == "active"),
+    )
+    assert sorted((a.time, a.rule_id) for a in union) == whole
+    assert any(rule.startswith("hf.anomaly") for _, rule in whole)
