@@ -130,10 +130,11 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     workers = os.cpu_count() or 1
     # The anomaly rules' cold-start models are fitted on tuning cohorts only, whichever cohorts
     # are scored: a held-out cohort never shapes a model that judges it. A --set run pools the
-    # whole tuning set; a --seed run (a quick look) its first cohort.
+    # whole tuning set; a --seed run (a quick look) the tuning cohorts among those it scores,
+    # or else the first tuning cohort.
     tuning = EVALUATION_SETS["tuning"].cohorts()
     if args.cohort_set is None:
-        tuning = tuning[:1]
+        tuning = tuple(c for c in cohorts if c in tuning) or tuning[:1]
     pool_jobs = [
         (admin, args.patients, args.days, seed, end, args.cache, variant)
         for variant, seed in tuning
