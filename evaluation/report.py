@@ -224,18 +224,18 @@ def format_comparison(sets: Mapping[str, Cohorts]) -> str:
     (a column each), the four figures detection is judged by."""
     names = list(sets)
     labels = [label for label in _COMPARED if label in _labels(sets)]
-    header = f"  {'':<24}" + "".join(f"{name:>40}" for name in names)
-    sub = f"  {'':<24}" + f"{'≥ 24 h    before ER  lead d  false/pm':>40}" * len(names)
+    header = f"  {'':<24}" + "".join(f"{name:>48}" for name in names)
+    sub = f"  {'':<24}" + f"{'≥ 24 h      before ER  lead d  false/pm':>48}" * len(names)
     lines = ["== rules only, anomaly only, rules + anomaly", header, sub]
     for label in labels:
         cells = []
         for name in names:
             g = _total(sets[name], label)
             cells.append(
-                f"{_pct(g.caught, g.episodes):>10} {_pct(g.caught_before_er, g.episodes):>10}"
+                f"{_pct(g.caught, g.episodes):>14} {_pct(g.caught_before_er, g.episodes):>14}"
                 f" {_fmt(g.median_lead_days, '.1f'):>7} {_fmt(g.false_per_patient_month):>9}"
             )
-        lines.append(f"  {label:<24}" + "".join(f"{c:>40}" for c in cells))
+        lines.append(f"  {label:<24}" + "".join(f"{c:>48}" for c in cells))
     lines.append("  by variant (≥ 24 h ahead / false per patient-month):")
     for name in names:
         for variant in dict.fromkeys(v for v, _ in sets[name]):
