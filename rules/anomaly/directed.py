@@ -27,11 +27,13 @@ new patient's usual weight, but it can know how much weights move in three days.
 >>> values[:, 2] = 95.0
 >>> history = Features(("spo2",), columns, np.arange(n) * 43200.0, values, np.ones((n, 1), bool))
 >>> model = DirectedDetector().fit(history)
->>> low, high = history.rows(n - 1), history.rows(n - 1)
->>> low.values[0, :2] = 91.0
->>> high.values[0, :2] = 99.0
->>> model.score(low) > 3 > model.score(high) == 0.0
+>>> last = history.rows(n - 1)
+>>> last.values[0, :2] = 91.0  # SpO2 4 points below its recent past: worse
+>>> model.score(last) > 3
 True
+>>> last.values[0, :2] = 99.0  # 4 points above: better, not unusual the way that matters
+>>> model.score(last)
+0.0
 """
 
 from __future__ import annotations
