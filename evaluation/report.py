@@ -7,7 +7,7 @@ cohort stale.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 
 from evaluation.cohorts import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
 from rules.harness import Group
@@ -214,6 +214,85 @@ def format_sets(sets: Mapping[str, Cohorts], describe: Mapping[str, str]) -> str
                     f"{_fmt(group.false_per_patient_month):>10}{_notes_rate(group):>10}"
                 )
     return "\n".join(lines)
+
+
+_COMPARED = ("rules only", "anomaly only", "rules + anomaly")
+
+
+def format_comparison(sets: Mapping[str, Cohorts]) -> str:
+    """format_comparison: rules only, anomaly only and rules + anomaly on each set of cohorts
+    (a column each), the four figures detection is judged by."""
+    names = list(sets)
+    labels = [label for label in _COMPARED if label in _labels(sets)]
+    header = f"  {'':<24}" + "".join(f"{name:>48}" for name in names)
+    sub = f"  {'':<24}" + f"{'≥ 24 h      before ER  lead d  false/pm':>48}" * len(names)
+    lines = ["== rules only, anomaly only, rules + anomaly", header, sub]
+    for label in labels:
+        cells = []
+        for name in names:
+            g = _total(sets[name], label)
+            cells.append(
+                f"{_pct(g.caught, g.episodes):>14} {_pct(g.caught_before_er, g.episodes):>14}"
+                f" {_fmt(g.median_lead_days, '.1f'):>7} {_fmt(g.false_per_patient_month):>9}"
+            )
+        lines.append(f"  {label:<24}" + "".join(f"{c:>48}" for c in cells))
+    lines.append("  by variant (≥ 24 h ahead / false per patient-month):")
+    for name in names:
+        for variant in dict.fromkeys(v for v, _ in sets[name]):
+            cells = []
+            for label in labels:
+                group = Group()
+                for (v, _), result in sets[name].items():
+                    if v == variant:
+                        group.add(result.results[label][0])
+                cells.append(
+                    f"{_pct(group.caught, group.episodes)} / {_fmt(group.false_per_patient_month)}"
+                )
+            lines.append(f"    {f'{variant} ({name})':<30}" + "".join(f"{c:>22}" for c in cells))
+    lines.append(f"    {'':<30}" + "".join(f"{label:>22}" for label in labels))
+    return "\n".join(lines)
+
+
+def sweep_totals(
+    sweeps: Sequence[Mapping[str, Mapping[float, Group]]],
+) -> dict[str, dict[float, Group]]:
+    """sweep_totals: the threshold sweeps of several cohorts, summed per rule set and point."""
+    out: dict[str, dict[float, Group]] = {}
+    for sweep in sweeps:
+        for label, points in sweep.items():
+            for scale, group in points.items():
+                out.setdefault(label, {}).setdefault(scale, Group()).add(group)
+    return out
+
+
+def format_sweep(curves: Mapping[str, Mapping[str, Mapping[float, Group]]]) -> str:
+    """format_sweep: per set of cohorts and rule set, the figures at each threshold multiplier."""
+    lines = ["== anomaly threshold sweep (multiplier of the packs' thresholds)"]
+    for name, by_label in curves.items():
+        for label, points in by_label.items():
+            lines.append(f"  {label} ({name}):")
+            for scale in sorted(points):
+                g = points[scale]
+                lines.append(
+                    f"    x{scale:<5g} ≥ 24 h {_pct(g.caught, g.episodes):>12}"
+                    f"  before ER {_pct(g.caught_before_er, g.episodes):>12}"
+                    f"  lead {_fmt(g.median_lead_days, '.1f'):>4} d"
+                    f"  false/pm {_fmt(g.false_per_patient_month)}"
+                )
+    return "\n".join(lines)
+
+
+def total(cohorts: Cohorts, label: str) -> Group:
+    """total: one rule set's overall figures summed over cohorts."""
+    return _total(cohorts, label)
+
+
+def _labels(sets: Mapping[str, Cohorts]) -> list[str]:
+    return list(next(iter(next(iter(sets.values())).values())).results)
+
+
+def _pct(count: int, of: int) -> str:
+    return f"{count}/{of} {count / of:.0%}" if of else "-"
 
 
 def _total(cohorts: Cohorts, label: str) -> Group:

@@ -108,13 +108,27 @@ def verdicts(
             raw if rule.reads_unconfirmed else series,
             set_aside.get(rule.id, {}),
         )
-        timelines[rule.id] = rule.timeline(inputs, start - lookback.get(rule.id, ZERO), until)
+        timelines[rule.id] = _yield(
+            rule, patient, rule.timeline(inputs, start - lookback.get(rule.id, ZERO), until)
+        )
     # Then the rules that read others' verdicts, in pack order.
     for _, rule in rules:
         if rule.refers_to():
             inputs = Inputs(patient, series, timelines=timelines)
-            timelines[rule.id] = rule.timeline(inputs, start, until)
+            timelines[rule.id] = _yield(rule, patient, rule.timeline(inputs, start, until))
     return timelines
+
+
+def _yield(rule: Any, patient: PatientContext, timeline: list[Condition]) -> list[Condition]:
+    """_yield: a rule that ``yields_to`` a detector kind does not hold while a model of that
+    kind judges the patient (by event time, so replay still equals live)."""
+    kind = rule.yields_to
+    if kind is None:
+        return timeline
+    return [
+        c._replace(holds=False) if c.holds and patient.model(kind, c.time) is not None else c
+        for c in timeline
+    ]
 
 
 def _transitions(

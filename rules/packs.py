@@ -23,6 +23,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator
 import catalogue
 from rules.kinds import (
     AdherenceRule,
+    AnomalyRule,
     ArtefactBound,
     ArtefactRule,
     BaselineChangeRule,
@@ -39,6 +40,7 @@ from rules.kinds.base import Strict, parse_duration
 
 __all__ = [
     "AdherenceRule",
+    "AnomalyRule",
     "ArtefactBound",
     "ArtefactRule",
     "BaselineChangeRule",
@@ -75,7 +77,8 @@ Rule = Annotated[
     | MissingRule
     | AdherenceRule
     | CombinationRule
-    | ArtefactRule,
+    | ArtefactRule
+    | AnomalyRule,
     Field(discriminator="kind"),
 ]
 

@@ -10,8 +10,18 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = (
-    "catalogue", "store", "ingest", "rules", "alerts", "api", "devices", "broker", "analytics",
-    "demo", "evaluation", "homecare",
+    "catalogue",
+    "store",
+    "ingest",
+    "rules",
+    "alerts",
+    "api",
+    "devices",
+    "broker",
+    "analytics",
+    "demo",
+    "evaluation",
+    "homecare",
 )
 
 

@@ -129,7 +129,8 @@ def test_several_seeds_print_one_line_each_and_totals(tmp_path: Path) -> None:
     summary, *tables = result.stdout.split("\n\n")
     rows = [line.split() for line in summary.splitlines()[1:]]
     seeds = [row[0] for row in rows]
-    assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 6
+    # shipped, rules only, anomaly only, rules + anomaly, candidate, two baselines, two oracles
+    assert seeds.count("3") == seeds.count("4") == seeds.count("all") == 9
     shipped = {row[0]: row[3:] for row in rows if row[1:3] == ["shipped", "packs"]}
     candidate = {row[0]: row[4:] for row in rows if row[1:3] == ["candidate", "packs"]}
     assert shipped.keys() == candidate.keys() == {"3", "4", "all"}

@@ -16,8 +16,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Importable packages shipped in the wheel, and the entry-point code outside them.
 PACKAGES = (
-    "catalogue", "store", "ingest", "rules", "alerts", "api", "devices", "broker", "analytics",
-    "demo", "evaluation", "homecare",
+    "catalogue",
+    "store",
+    "ingest",
+    "rules",
+    "alerts",
+    "api",
+    "devices",
+    "broker",
+    "analytics",
+    "demo",
+    "evaluation",
+    "homecare",
 )
 # Pipeline order (docs/architecture.md): each may import only those before it.
 STAGES = ("catalogue", "store", "ingest", "rules", "alerts", "api")
@@ -27,7 +37,10 @@ MAX_LINES = 500
 def _python_files() -> list[Path]:
     out = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "*.py"],
-        cwd=ROOT, capture_output=True, text=True, check=True,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.split()
     return [ROOT / name for name in out if "node_modules/" not in name]
 

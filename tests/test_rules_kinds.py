@@ -23,14 +23,16 @@ import yaml
 
 import catalogue
 from ingest import Reading
+from rules.anomaly import DirectedDetector, build_features, fit_cohort
 from rules.evaluate import PatientContext, evaluate_patient, history_needed, verdicts
 from rules.kinds import KINDS
+from rules.kinds.base import ModelVersion
 from rules.model import Finding
 from rules.packs import Pack, PackSet, Rule, load_packs
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 BEGIN, END = T0 - timedelta(days=40), T0 + timedelta(days=20)
-PATIENT = PatientContext(uuid.UUID(int=7), ())
+PATIENT_ID = uuid.UUID(int=7)
 # Every vital moves its worse way for two days from each of these.
 EPISODES = (T0 - timedelta(days=12), T0 + timedelta(days=3), T0 + timedelta(days=12))
 LATE = timedelta(hours=6)
@@ -89,6 +91,11 @@ EXAMPLES: dict[str, list[dict[str, Any]]] = {
         {"id": "t.both", "kind": "combination", "mode": "all", "within": "1d",
          "rules": ["t.hr_part", "t.spo2_part"]},
     ],
+    "anomaly": [
+        {"id": "t.anomaly", "kind": "anomaly", "detector": "directed", "threshold": 3,
+         "min_vitals": 1, "persistence": {"count": 2, "of": 2, "within": "1d"},
+         "vitals": ["heart_rate", "spo2", "body_temperature"]},
+    ],
     "artefact": [
         {"id": "t.artefact", "kind": "artefact", "confirm_within": "3h",
          "bounds": [{"type": "spo2", "below": 86}, {"type": "heart_rate", "above": 140}]},
@@ -107,7 +114,7 @@ def _pack(kind: str) -> PackSet:
 
 
 def _reading(type_: str, at: datetime, value: float, delay: timedelta) -> Reading:
-    return Reading(PATIENT.patient_id, "dev", f"{type_}-{at.isoformat()}", type_, at,
+    return Reading(PATIENT_ID, "dev", f"{type_}-{at.isoformat()}", type_, at,
                    round(value, 1), "u", value, "u", at + delay)  # fmt: skip
 
 
@@ -134,6 +141,26 @@ def _readings(
                 step = 0
             at += timedelta(hours=step, minutes=rng.randrange(20, 90))
     return readings
+
+
+def _models() -> dict[str, tuple[ModelVersion, ...]]:
+    """_models: a directed cohort model in force from long before BEGIN, and a personal one
+    from T0 on (both fitted on ordinary weeks of other synthetic patients), for the anomaly
+    kind; the other kinds read none."""
+    detector = DirectedDetector()
+    vitals = tuple(VITALS)
+    weeks = [_readings(set(VITALS), seed, BEGIN - timedelta(days=60), BEGIN) for seed in (90, 91)]
+    cohort = fit_cohort(detector, [build_features(w, vitals) for w in weeks])
+    personal = detector.fit(build_features(weeks[0], vitals))
+    return {
+        "directed": (
+            ModelVersion(BEGIN - timedelta(days=90), cohort.info, cohort),
+            ModelVersion(T0, personal.info, personal),
+        )
+    }
+
+
+PATIENT = PatientContext(PATIENT_ID, (), models=_models())
 
 
 def _reads(packs: PackSet) -> set[str]:

@@ -8,7 +8,8 @@ them (``fit_cohort``, ``fit_personal``, ``judge``).
 
 Detectors, one module each: ``residual`` (each vital against its prediction from the others,
 its own past and the hour, accumulated by CUSUM) and ``covariance`` (robust Mahalanobis
-distance of the short-window state).
+distance of the short-window state) and ``directed`` (worsening moves from the recent past, in
+the patient's own spreads: what the ``anomaly`` rule kind uses).
 """
 
 from rules.anomaly._errors import (
@@ -21,6 +22,7 @@ from rules.anomaly._errors import (
 from rules.anomaly.coldstart import HistoryPolicy, Judgement, fit_cohort, fit_personal, judge
 from rules.anomaly.contract import Contribution, Detector, ModelInfo, Scope
 from rules.anomaly.covariance import CovarianceDetector
+from rules.anomaly.directed import DirectedDetector
 from rules.anomaly.features import (
     PROGRAM_VITALS,
     FeatureConfig,
@@ -30,7 +32,7 @@ from rules.anomaly.features import (
 )
 from rules.anomaly.residual import ResidualDetector
 
-DETECTORS: tuple[type[Detector], ...] = (ResidualDetector, CovarianceDetector)
+DETECTORS: tuple[type[Detector], ...] = (ResidualDetector, CovarianceDetector, DirectedDetector)
 
 __all__ = [
     "DETECTORS",
@@ -40,6 +42,7 @@ __all__ = [
     "CorruptModel",
     "CovarianceDetector",
     "Detector",
+    "DirectedDetector",
     "FeatureConfig",
     "Features",
     "HistoryPolicy",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from rules.kinds.adherence import AdherenceRule
+from rules.kinds.anomaly import AnomalyRule
 from rules.kinds.artefact import ArtefactBound, ArtefactRule
 from rules.kinds.base import (
     Condition,
@@ -32,6 +33,7 @@ from rules.kinds.threshold import ThresholdRule
 __all__ = [
     "KINDS",
     "AdherenceRule",
+    "AnomalyRule",
     "ArtefactBound",
     "ArtefactRule",
     "BaselineChangeRule",
@@ -61,5 +63,6 @@ KINDS: Mapping[str, type[RuleBase]] = MappingProxyType(
         "adherence": AdherenceRule,
         "combination": CombinationRule,
         "artefact": ArtefactRule,
+        "anomaly": AnomalyRule,
     }
 )

@@ -202,6 +202,10 @@ class RuleBase(Strict):
     # false: a building block that combinations refer to (e.g. "SpO2 below 92" that matters only
     # together with "SpO2 3 points below the patient's usual"); evaluated, never a finding.
     alert: bool = True
+    # A detector kind (``rules.anomaly``): while a model of that kind judges the patient, an
+    # anomaly rule of the pack stands in for this one, which then does not hold; before the
+    # patient has a model (or with no model registry) this rule pages as it always did.
+    yields_to: str | None = None
 
     # The evidence keys every holding verdict carries: the placeholders a summary may use.
     evidence_keys: ClassVar[frozenset[str]] = frozenset()
