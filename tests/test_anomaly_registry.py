@@ -432,13 +432,14 @@ def test_homecare_models_train_and_list(
     until = (T0 + timedelta(days=20)).isoformat()
     assert main(["models", "train", "--until", until, "--program", "heart_failure"]) == 0
     out = capsys.readouterr().out
-    assert "4 registered, 0 unchanged" in out
+    # one cohort and one personal model per detector
+    assert f"{2 * len(DETECTORS)} registered, 0 unchanged" in out
     assert main(["models", "train", "--until", until, "--patient", str(patient)]) == 0
-    assert "0 registered, 2 unchanged" in capsys.readouterr().out
+    assert f"0 registered, {len(DETECTORS)} unchanged" in capsys.readouterr().out
     assert main(["models", "train", "--program", "cardiology"]) == 2
     assert main(["models", "list", "--patient", str(patient)]) == 0
     listing = capsys.readouterr().out
-    assert "2 model versions" in listing and "cli:" in listing
+    assert f"{len(DETECTORS)} model versions" in listing and "cli:" in listing
 
 
 def test_the_scheduler_trains_the_models_at_start(
@@ -456,7 +457,7 @@ def test_the_scheduler_trains_the_models_at_start(
     thread.start()
     try:
         for _ in range(200):
-            if len(registry.list_models(db)) == 4:
+            if len(registry.list_models(db)) == 2 * len(DETECTORS):
                 break
             stop.wait(0.1)
     finally:
@@ -467,4 +468,4 @@ def test_the_scheduler_trains_the_models_at_start(
         ("cohort", "scheduler"),
         ("personal", "scheduler"),
     }
-    assert len(rows) == 4
+    assert len(rows) == 2 * len(DETECTORS)
