@@ -44,9 +44,11 @@ from tests.support.services import (
 __all__ = [
     "ADMIN_USER",
     "INGEST_USER",
+    "EtcdCluster",
     "Fleet",
     "IngestProcess",
     "NatsCluster",
+    "PatroniCluster",
     "device_password",
 ]
 
@@ -456,3 +458,6 @@ def wait_until(check: Callable[[], bool], timeout_s: float, what: str) -> None:
 def nodes_running(cluster: NatsCluster) -> list[int]:
     """nodes_running lists the nodes that accept connections."""
     return [n.index for n in cluster.nodes if port_is_open(LOCALHOST, n.client_port)]
+
+
+from tests.support.cluster_db import EtcdCluster, PatroniCluster  # noqa: E402 (re-exported)
