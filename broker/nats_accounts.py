@@ -131,6 +131,16 @@ class NatsAccountsAdmin:
         with self._state() as state:
             state.setdefault("devices", {})[device_id] = digest
 
+    def put_devices(self, passwords: dict[str, str]) -> None:
+        """put_devices adds or re-keys many devices with one rewrite and one reload (bulk
+        provisioning)."""
+        for device_id in passwords:
+            if "." in device_id:
+                raise BrokerRefused([f"device id {device_id!r}: nats-server 2.9 refuses '.'"])
+        digests = {device_id: hash_password(pw) for device_id, pw in passwords.items()}
+        with self._state() as state:
+            state.setdefault("devices", {}).update(digests)
+
     def remove_device(self, device_id: str) -> None:
         """remove_device deletes the device's user; the reload disconnects its sessions."""
         with self._state() as state:

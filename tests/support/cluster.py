@@ -84,6 +84,7 @@ class NatsCluster:
 
     def __init__(self, work_dir: Path, size: int = 3) -> None:
         self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
         self.binary = find_executable("nats-server")
         fixed = [_PORT.findall((DEPLOY_NATS / f"node{i}.conf").read_text()) for i in (1, 2, 3)]
         mapping = {int(port): free_port() for ports in fixed for port in ports}
@@ -97,6 +98,9 @@ class NatsCluster:
         self.nodes: list[_Node] = []
         for i in range(1, size + 1):
             text = (DEPLOY_NATS / f"node{i}.conf").read_text()
+            if size == 1:  # a single node: no cluster, one copy of each message (R1)
+                text = re.sub(r"\ncluster \{.*?\n\}\n", "\n", text, flags=re.S)
+                text = text.replace("stream_replicas: 3", "stream_replicas: 1")
             text = _PORT.sub(lambda m: f"{LOCALHOST}:{mapping[int(m.group(1))]}", text)
             text = re.sub(r'pid_file: "[^"]*"', f'pid_file: "{work_dir}/nats-{i}.pid"', text)
             text = re.sub(r'store_dir: "[^"]*"', f'store_dir: "{work_dir}/data-{i}"', text)
@@ -176,13 +180,17 @@ class NatsCluster:
         """add_device gives a device its user, as the API does on registration."""
         self.accounts.put_device(device_id, device_password(device_id))
 
+    def add_devices(self, device_ids: Sequence[str]) -> None:
+        """add_devices gives many devices their users with one reload."""
+        self.accounts.put_devices({d: device_password(d) for d in device_ids})
+
     # --- inspection and reset (as the test admin) -------------------------------------------
 
     def stream_leader(self) -> int:
         """stream_leader is the node index leading the MQTT messages stream."""
         info = self._admin(lambda js: js.stream_info(MQTT_STREAM))
-        name = info.cluster.leader
-        return int(name.rsplit("-", 1)[1])
+        name = info.cluster.leader if info.cluster else None
+        return int(name.rsplit("-", 1)[1]) if name else 1
 
     def consumer_deliveries(self) -> int:
         """consumer_deliveries counts deliveries by the consumer, redeliveries included."""
@@ -205,11 +213,11 @@ class NatsCluster:
 
         self._admin(delete)
 
-    def create_consumer(self, ack_wait_s: float = ACK_WAIT_S) -> None:
+    def create_consumer(self, ack_wait_s: float = ACK_WAIT_S, durable: str = DURABLE) -> None:
         """create_consumer makes the shared consumer exist before devices publish."""
         from ingest.nats import NatsConfig, ensure_consumer
 
-        config = NatsConfig((), None, None, "test", durable=DURABLE, ack_wait_s=ack_wait_s)
+        config = NatsConfig((), None, None, "test", durable=durable, ack_wait_s=ack_wait_s)
         self._admin(lambda js: ensure_consumer(js, config))
 
     def _admin(self, call: Callable[[Any], Any]) -> Any:

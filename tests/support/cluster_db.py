@@ -120,7 +120,7 @@ class EtcdCluster:
 class PatroniCluster:
     """PatroniCluster runs ``deploy/patroni/pg1.yml`` and ``pg2.yml`` against an etcd."""
 
-    def __init__(self, etcd: EtcdCluster, database: str = "homecare") -> None:
+    def __init__(self, etcd: EtcdCluster, database: str = "homecare", fsync: bool = False) -> None:
         self.dir = _private_dir("homecare-patroni-")
         self.database = database
         self.binary = find_executable("patroni")
@@ -153,7 +153,7 @@ class PatroniCluster:
                 }
             )
             postgresql["parameters"].update(
-                {"unix_socket_directories": str(self.dir), "fsync": "off"}
+                {"unix_socket_directories": str(self.dir), "fsync": "on" if fsync else "off"}
             )
             path = self.dir / f"pg{i}.yml"
             path.write_text(yaml.safe_dump(config))
