@@ -43,6 +43,7 @@ from tests.support.services import (
 
 __all__ = [
     "ADMIN_USER",
+    "DEPLOY_NATS",
     "INGEST_USER",
     "EtcdCluster",
     "Fleet",
