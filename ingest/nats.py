@@ -288,6 +288,8 @@ class NatsSource:
             except nats.errors.TimeoutError:
                 continue
             except Exception as exc:  # a node went away, a leader is being elected, ...
+                if self._stopping.is_set():
+                    break
                 log.warning("fetch failed; retrying", extra={"error": f"{type(exc).__name__}"})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
