@@ -64,7 +64,8 @@ def _stored(db: psycopg.Connection[Any]) -> tuple[int, int, int]:
 def _assert_exactly_once(db: psycopg.Connection[Any], total: int) -> None:
     wait_until(lambda: _stored(db)[0] >= total, 120, f"{total} readings stored")
     readings, distinct, quarantined = _stored(db)
-    assert (readings, distinct, quarantined) == (total, total, 0)
+    reasons = db.execute("SELECT reason, count(*) FROM quarantine GROUP BY 1").fetchall()
+    assert (readings, distinct, quarantined) == (total, total, 0), reasons
     messages = db.execute("SELECT count(*) FROM ingested_messages").fetchone()
     assert messages is not None and messages[0] == total
 
