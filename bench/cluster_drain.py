@@ -11,7 +11,8 @@ the simulator's BP cuffs (3 readings a message, 100 devices):
    listeners (the store rate of the cluster: every message on three nodes before its PUBACK);
    one durable consumer per drain below exists before, so each drain has its own copy;
 3. drains of that backlog: 1 worker into the single PostgreSQL, then 1, 2 and 3 workers into
-   the Patroni pair (fsync on, synchronous replication);
+   the Patroni pair (fsync on, synchronous replication), then a second single/Patroni pair of
+   1-worker drains back to back (the cost of synchronous replication, twice);
 4. a single NATS node (R1) with the same backlog, drained by 1 worker into the single
    PostgreSQL: the cost of R3 is (R1 rate) / (R3 rate), at the broker and end to end.
 
@@ -167,7 +168,7 @@ def main() -> int:
                 # 2-3. The NATS cluster, R3.
                 with NatsCluster(work / "nats3") as cluster:
                     cluster.add_devices(devices)
-                    durables = ["single-1", "ha-1", "ha-2", "ha-3"]
+                    durables = ["single-1", "ha-1", "ha-2", "ha-3", "single-2", "ha-1b"]
                     for durable in durables:
                         cluster.create_consumer(ack_wait_s=60, durable=durable)
                     rate = _publish_spread(cluster.mqtt_ports, plan, _nats_password)
@@ -181,6 +182,15 @@ def main() -> int:
                         _database(ha_url, devices)
                         rate = _drain(cluster, ha_url, f"ha-{n}", n, target, work)
                         report(f"NATS R3 -> {n} worker(s) -> Patroni sync pair (readings/s)", rate)
+                    # A second pair, back to back: this machine drifts between minutes.
+                    again = single.create_database("nats_r3_single_again")
+                    _database(again, devices)
+                    rate = _drain(cluster, again, "single-2", 1, target, work)
+                    report("NATS R3 -> 1 worker -> PostgreSQL, again (readings/s)", rate)
+                    ha_again = patroni.create_database("ha_1_again")
+                    _database(ha_again, devices)
+                    rate = _drain(cluster, ha_again, "ha-1b", 1, target, work)
+                    report("NATS R3 -> 1 worker -> Patroni sync pair, again (readings/s)", rate)
             finally:
                 patroni.stop()
                 etcd.stop()
@@ -204,11 +214,16 @@ def main() -> int:
     r1_drain = got["NATS R1 -> 1 worker -> PostgreSQL (readings/s)"]
     r3_drain = got["NATS R3 -> 1 worker -> PostgreSQL (readings/s)"]
     ha_drain = got["NATS R3 -> 1 worker(s) -> Patroni sync pair (readings/s)"]
+    pair_2 = (
+        got["NATS R3 -> 1 worker -> PostgreSQL, again (readings/s)"]
+        / got["NATS R3 -> 1 worker -> Patroni sync pair, again (readings/s)"]
+    )
     print()
     print(f"cost of R3 at the broker (R1 publish / R3 publish): {r1_publish / r3_publish:.2f}x")
     print(f"cost of R3 end to end (R1 / R3 drain, 1 worker): {r1_drain / r3_drain:.2f}x")
     print(
-        f"cost of synchronous replication (single / Patroni, 1 worker): {r3_drain / ha_drain:.2f}x"
+        "cost of synchronous replication (single / Patroni, 1 worker), two pairs:"
+        f" {r3_drain / ha_drain:.2f}x, {pair_2:.2f}x"
     )
     return 0
 
