@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 import secrets
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import psycopg
 
@@ -47,12 +47,12 @@ from broker.dynsec import (
     BrokerRefused,
     BrokerUnavailable,
     CredentialsError,
-    DynsecAdmin,
 )
 from broker.hashing import hash_password
 
 __all__ = [
     "RESERVED_PREFIX",
+    "AccountsAdmin",
     "BrokerAccounts",
     "BrokerNotConfigured",
     "BrokerRefused",
@@ -122,17 +122,28 @@ class DeviceCredentials:
     mqtt_password: str = field(repr=False)
 
 
+class AccountsAdmin(Protocol):
+    """AccountsAdmin is one broker engine's device-account administration: Mosquitto's
+    dynamic security (:class:`broker.dynsec.DynsecAdmin`) or the NATS cluster's accounts file
+    (:class:`broker.nats_accounts.NatsAccountsAdmin`)."""
+
+    def put_device(self, device_id: str, password: str) -> None: ...
+
+    def remove_device(self, device_id: str) -> None: ...
+
+
 class BrokerAccounts:
     """BrokerAccounts is how the broker is told about device accounts.
 
-    It speaks to Mosquitto's dynamic-security plugin over MQTT as the admin account
-    (``HOMECARE_MQTT_ADMIN_URL``); see :mod:`broker.dynsec` for why that mechanism.
+    With Mosquitto it speaks to the dynamic-security plugin over MQTT as the admin account
+    (``HOMECARE_MQTT_ADMIN_URL``; see :mod:`broker.dynsec` for why that mechanism); with the
+    NATS cluster it rewrites the accounts file and reloads the nodes (:mod:`broker.nats_accounts`).
     Building one does not connect: each operation opens a short admin connection, so a broker
     outage costs only the operations made during it, and an API process can build this at
     start-up without needing the broker up.
     """
 
-    def __init__(self, admin: DynsecAdmin) -> None:
+    def __init__(self, admin: AccountsAdmin) -> None:
         self.admin = admin
 
     def put_device(self, device_id: str, password: str) -> None:

@@ -37,6 +37,23 @@ class Settings(BaseSettings):
     db_flavour: Literal["auto", "timescaledb", "postgres"] = "auto"
     connect_timeout_s: float = Field(default=20.0, gt=0)
 
+    # Which broker tier the ingest reads from: one Mosquitto (the default, and the demo's), or
+    # the NATS cluster (docs/high-availability.md), reached through HOMECARE_NATS_URLS.
+    broker_kind: Literal["mosquitto", "nats"] = "mosquitto"
+    # Every node of the NATS cluster, comma-separated; credentials in the first URL.
+    nats_urls: str = "nats://127.0.0.1:4222"
+    nats_durable: str = "homecare-ingest"
+    # Unacknowledged messages for all workers together (the consumer's flow control), per
+    # worker, and how long a fetched message may stay unacknowledged before it goes to another
+    # worker (longer than a batch can take, database failover included).
+    nats_max_ack_pending: int = Field(default=20000, ge=1)
+    nats_max_in_flight: int = Field(default=4000, ge=1)
+    nats_ack_wait_s: float = Field(default=60.0, gt=0)
+    # The NATS accounts file the API maintains (device users) and the pid files of the nodes
+    # it reloads after each change (broker.nats_accounts).
+    nats_accounts_file: str | None = None
+    nats_pid_files: str = ""
+
     mqtt_url: str = "mqtt://127.0.0.1:1883"
     mqtt_protocol: Literal["5", "3.1.1"] = "5"
     mqtt_client_id: str = Field(default_factory=lambda: f"homecare-ingest-{socket.gethostname()}")
@@ -161,8 +178,10 @@ class Settings(BaseSettings):
         if self.env == "production":
             if self.database_url == _DEFAULT_DEV_DATABASE_URL:
                 raise ValueError("HOMECARE_DATABASE_URL must be set explicitly in production")
-            if urlsplit(self.mqtt_url).password is None:
+            if self.broker_kind == "mosquitto" and urlsplit(self.mqtt_url).password is None:
                 raise ValueError("HOMECARE_MQTT_URL must carry credentials in production")
+            if self.broker_kind == "nats" and "@" not in self.nats_urls:
+                raise ValueError("HOMECARE_NATS_URLS must carry credentials in production")
         if self.alerts_webhook_url and len(self.alerts_webhook_secret or "") < 16:
             raise ValueError("HOMECARE_ALERTS_WEBHOOK_SECRET must be set (16+ characters)")
         if self.alerts_email_to and not self.smtp_host:

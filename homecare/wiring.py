@@ -11,7 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from homecare.settings import Settings
-from ingest import IngestConfig, MqttConfig, ParseLimits, QuarantineBudget, parse_mqtt_url
+from ingest import (
+    IngestConfig,
+    MqttConfig,
+    NatsConfig,
+    ParseLimits,
+    QuarantineBudget,
+    parse_mqtt_url,
+    parse_nats_urls,
+)
 
 if TYPE_CHECKING:
     from alerts import AlertsConfig
@@ -27,6 +35,7 @@ __all__ = [
     "broker_accounts",
     "ingest_config",
     "mqtt_config",
+    "nats_config",
     "packs_dir",
     "require_packs",
     "rules_config",
@@ -86,6 +95,25 @@ def mqtt_config(
     )
 
 
+def nats_config(settings: Settings, client_id: str | None = None) -> NatsConfig | None:
+    """nats_config is the ingest's NATS cluster connection, None unless the broker kind is
+    ``nats``."""
+    if settings.broker_kind != "nats":
+        return None
+    servers, username, password = parse_nats_urls(settings.nats_urls)
+    return NatsConfig(
+        servers=servers,
+        username=username,
+        password=password,
+        client_name=client_id or settings.mqtt_client_id,
+        durable=settings.nats_durable,
+        max_ack_pending=settings.nats_max_ack_pending,
+        ack_wait_s=settings.nats_ack_wait_s,
+        max_in_flight=settings.nats_max_in_flight,
+        tls_ca_file=settings.mqtt_tls_ca_file,
+    )
+
+
 def ingest_config(
     settings: Settings, client_id: str | None = None, fresh_session: bool = False
 ) -> IngestConfig:
@@ -93,6 +121,7 @@ def ingest_config(
     return IngestConfig(
         database_url=settings.database_url,
         mqtt=mqtt_config(settings, client_id, fresh_session),
+        nats=nats_config(settings, client_id),
         limits=ParseLimits(
             max_payload_bytes=settings.ingest_max_payload_bytes,
             max_future_skew=timedelta(seconds=settings.ingest_max_future_skew_s),
@@ -158,11 +187,17 @@ def alerts_config(settings: Settings) -> AlertsConfig:
 
 
 def broker_accounts(settings: Settings) -> BrokerAccounts:
-    """broker_accounts is the admin account of ``HOMECARE_MQTT_ADMIN_URL`` (may be unset: then
-    every operation raises ``BrokerNotConfigured``)."""
+    """broker_accounts is the admin account of ``HOMECARE_MQTT_ADMIN_URL``, or with the NATS
+    cluster its accounts file (either may be unset: then every operation raises
+    ``BrokerNotConfigured``)."""
     from broker.credentials import BrokerAccounts
     from broker.dynsec import DynsecAdmin
 
+    if settings.broker_kind == "nats":
+        from broker.nats_accounts import NatsAccountsAdmin, pid_files
+
+        accounts_file = Path(settings.nats_accounts_file) if settings.nats_accounts_file else None
+        return BrokerAccounts(NatsAccountsAdmin(accounts_file, pid_files(settings.nats_pid_files)))
     return BrokerAccounts(
         DynsecAdmin(
             settings.mqtt_admin_url,

@@ -17,6 +17,7 @@ from ingest.model import (
     Rejection,
 )
 from ingest.mqtt import READINGS_TOPIC, MqttConfig, parse_mqtt_url
+from ingest.nats import NatsConfig, parse_nats_urls
 from ingest.parse import ParseLimits, device_id_from_topic, parse_message
 from ingest.worker import IngestConfig, IngestWorker
 from ingest.writer import QuarantineBudget, write_batch
@@ -32,6 +33,7 @@ __all__ = [
     "IngestMetrics",
     "IngestWorker",
     "MqttConfig",
+    "NatsConfig",
     "ParseLimits",
     "ParsedMessage",
     "QuarantineBudget",
@@ -42,5 +44,6 @@ __all__ = [
     "device_id_from_topic",
     "parse_message",
     "parse_mqtt_url",
+    "parse_nats_urls",
     "write_batch",
 ]

@@ -1,4 +1,4 @@
-"""Worker: the thin shell that drains the MQTT hand-off queue into the database.
+"""Worker: the thin shell that drains the broker's hand-off queue into the database.
 
 Loop: take up to N deliveries (or what arrived within T ms), have the commit process parse and
 write them in one transaction, and only then acknowledge them to the broker, in order. What
@@ -22,6 +22,7 @@ from ingest.committer import CommitEvent, Stopping
 from ingest.metrics import IngestMetrics
 from ingest.model import Delivery
 from ingest.mqtt import MqttConfig, MqttSource
+from ingest.nats import NatsConfig, NatsSource
 from ingest.parse import ParseLimits
 from ingest.writer import QuarantineBudget
 
@@ -36,6 +37,9 @@ class IngestConfig:
 
     database_url: str
     mqtt: MqttConfig
+    # Set: read from the NATS cluster's shared consumer instead of the MQTT subscription
+    # (HOMECARE_BROKER_KIND=nats); ``mqtt`` is then unused.
+    nats: NatsConfig | None = None
     limits: ParseLimits = field(default_factory=ParseLimits)
     quarantine_budget: QuarantineBudget = field(default_factory=QuarantineBudget)
     batch_max_messages: int = 1000
@@ -50,9 +54,17 @@ class IngestWorker:
     def __init__(self, config: IngestConfig, metrics: IngestMetrics | None = None) -> None:
         self.config = config
         self.metrics = metrics or IngestMetrics()
-        self._source = MqttSource(
-            config.mqtt, self.metrics, queue_size=2 * config.mqtt.receive_maximum + 1000
-        )
+        self._source: MqttSource | NatsSource
+        if config.nats is not None:
+            self._source = NatsSource(
+                config.nats, self.metrics, queue_size=config.nats.max_in_flight + 1000
+            )
+            self._client_id = config.nats.client_name
+        else:
+            self._source = MqttSource(
+                config.mqtt, self.metrics, queue_size=2 * config.mqtt.receive_maximum + 1000
+            )
+            self._client_id = config.mqtt.client_id
         self._committer = CommitProcess(
             config.database_url,
             config.limits,
@@ -90,7 +102,7 @@ class IngestWorker:
             raise
         log.info(
             "ingest worker running",
-            extra={"client_id": self.config.mqtt.client_id, "commit_pid": self._committer.pid},
+            extra={"client_id": self._client_id, "commit_pid": self._committer.pid},
         )
         next_stats = time.monotonic() + self.config.stats_interval_s
         try:

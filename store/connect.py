@@ -88,6 +88,15 @@ def is_transient(exc: BaseException) -> bool:
 
 
 def describe_url(url: str) -> str:
-    """describe_url gives host:port/dbname of a URL without its password, for logs."""
+    """describe_url gives host:port/dbname of a URL without its password, for logs; a
+    multi-host URL (a primary and its standby) names every host.
+
+    >>> describe_url("postgresql://u:secret@db/homecare")
+    'db:5432/homecare'
+    >>> describe_url("postgresql://u:secret@10.0.0.1:5441,10.0.0.2:5442/homecare?x=1")
+    '10.0.0.1:5441,10.0.0.2:5442/homecare'
+    """
     parts = urlsplit(url)
-    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or ''}"
+    hosts = parts.netloc.rpartition("@")[2].split(",")
+    named = ",".join(h if ":" in h else f"{h or 'localhost'}:5432" for h in hosts)
+    return f"{named}{parts.path or ''}"

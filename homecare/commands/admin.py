@@ -121,6 +121,7 @@ def _broker_render(settings: Settings, args: argparse.Namespace) -> int:
 
 def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
     from broker.credentials import CredentialsError
+    from broker.dynsec import DynsecAdmin
     from broker.sync import reconcile, service_accounts
 
     try:
@@ -130,6 +131,13 @@ def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
         )
         with store.connect(settings.database_url, autocommit=True) as conn:
             accounts = broker_accounts(settings)
+            if not isinstance(accounts.admin, DynsecAdmin):
+                print(
+                    "homecare broker sync: for Mosquitto; the NATS cluster's accounts file is"
+                    " the broker's state (revoke or rotate devices through the API)",
+                    file=sys.stderr,
+                )
+                return 1
             report = reconcile(conn, accounts.admin, (admin.username, ingest.username))
     except (ValueError, CredentialsError) as exc:
         print(f"homecare broker sync: {exc}", file=sys.stderr)
