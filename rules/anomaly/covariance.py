@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
@@ -44,6 +44,7 @@ from sklearn.covariance import MinCovDet
 
 from rules.anomaly import blob
 from rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from rules.anomaly._fitted import FittedAccess
 from rules.anomaly._scale import FloatArray, robust_center_scale
 from rules.anomaly.contract import Contribution, ModelInfo, Scope
 from rules.anomaly.features import WEIGHT_CHANGE, Features
@@ -66,7 +67,7 @@ class _Fit(NamedTuple):
 
 
 @dataclass(frozen=True)
-class CovarianceDetector:
+class CovarianceDetector(FittedAccess[_Fit]):
     """CovarianceDetector: robust Mahalanobis distance of the short-window state."""
 
     kind: ClassVar[str] = "robust_covariance"
@@ -77,20 +78,6 @@ class CovarianceDetector:
     lookback_days: float = 3.0
     random_state: int = 0
     fitted: _Fit | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._fit.info
-
-    @property
-    def lookback(self) -> timedelta:
-        return timedelta(days=self.lookback_days)
-
-    @property
-    def _fit(self) -> _Fit:
-        if self.fitted is None:
-            raise NotEnoughHistory("the detector is not fitted")
-        return self.fitted
 
     def fit(self, history: Features, scope: Scope = "personal") -> Self:
         features = _state_features(history.vitals)

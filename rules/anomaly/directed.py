@@ -40,13 +40,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 
 from rules.anomaly import blob
 from rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from rules.anomaly._fitted import FittedAccess
 from rules.anomaly._scale import FloatArray, floor_of
 from rules.anomaly.contract import Contribution, ModelInfo, Scope
 from rules.anomaly.features import Features
@@ -87,7 +88,7 @@ class _Fit(NamedTuple):
 
 
 @dataclass(frozen=True)
-class DirectedDetector:
+class DirectedDetector(FittedAccess[_Fit]):
     """DirectedDetector: worsening moves from the recent past, in the patient's own spreads."""
 
     kind: ClassVar[str] = "directed"
@@ -97,20 +98,6 @@ class DirectedDetector:
     cap: float = 4.0
     lookback_days: float = 3.0
     fitted: _Fit | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._fit.info
-
-    @property
-    def lookback(self) -> timedelta:
-        return timedelta(days=self.lookback_days)
-
-    @property
-    def _fit(self) -> _Fit:
-        if self.fitted is None:
-            raise NotEnoughHistory("the detector is not fitted")
-        return self.fitted
 
     def fit(self, history: Features, scope: Scope = "personal") -> Self:
         vitals = history.vitals

@@ -33,7 +33,7 @@ True
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
@@ -41,6 +41,7 @@ from sklearn.linear_model import Ridge
 
 from rules.anomaly import blob
 from rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from rules.anomaly._fitted import FittedAccess
 from rules.anomaly._scale import FloatArray, floor_of, robust_center_scale
 from rules.anomaly.contract import Contribution, ModelInfo, Scope
 from rules.anomaly.features import HOUR_COLUMNS, Features
@@ -92,7 +93,7 @@ class _Track(NamedTuple):
 
 
 @dataclass(frozen=True)
-class ResidualDetector:
+class ResidualDetector(FittedAccess[_Fit]):
     """ResidualDetector: personal residuals of each vital, accumulated by CUSUM."""
 
     kind: ClassVar[str] = "personal_residual"
@@ -105,20 +106,6 @@ class ResidualDetector:
     lookback_days: float = 3.0
     min_instants: int = 10
     fitted: _Fit | None = None
-
-    @property
-    def info(self) -> ModelInfo:
-        return self._fit.info
-
-    @property
-    def lookback(self) -> timedelta:
-        return timedelta(days=self.lookback_days)
-
-    @property
-    def _fit(self) -> _Fit:
-        if self.fitted is None:
-            raise NotEnoughHistory("the detector is not fitted")
-        return self.fitted
 
     def fit(self, history: Features, scope: Scope = "personal") -> Self:
         models = []
