@@ -4,25 +4,10 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = (
-    "catalogue",
-    "store",
-    "ingest",
-    "rules",
-    "alerts",
-    "api",
-    "devices",
-    "broker",
-    "analytics",
-    "demo",
-    "evaluation",
-    "homecare",
-)
+from tests.support.packages import PACKAGES, ROOT
 
 
 def _modules_with_examples() -> list[str]:
