@@ -6,7 +6,7 @@ or the API calls (``AlertService``), the worker process (``AlertsWorker``), the 
 webhook signature (``sign``, ``verify_signature``) and the errors.
 """
 
-from alerts.config import (
+from homecare.alerts.config import (
     AlertsConfig,
     InhibitRule,
     RetryPolicy,
@@ -14,8 +14,8 @@ from alerts.config import (
     SmtpConfig,
     WebhookEndpoint,
 )
-from alerts.dispatch import Channel, Dispatcher, OutgoingNotification, replay_dead
-from alerts.errors import (
+from homecare.alerts.dispatch import Channel, Dispatcher, OutgoingNotification, replay_dead
+from homecare.alerts.errors import (
     AlertError,
     AlertNotFound,
     InvalidTransition,
@@ -23,13 +23,13 @@ from alerts.errors import (
     Permanent,
     Retryable,
 )
-from alerts.model import OUTCOMES, Alert, AlertChange, urgency_key
-from alerts.pipeline import Pipeline
-from alerts.repository import list_alerts
-from alerts.service import AlertService
-from alerts.stream import AlertStream, Subscription, sse
-from alerts.webhook import sign, verify_signature
-from alerts.worker import AlertsWorker
+from homecare.alerts.model import OUTCOMES, Alert, AlertChange, urgency_key
+from homecare.alerts.pipeline import Pipeline
+from homecare.alerts.repository import list_alerts
+from homecare.alerts.service import AlertService
+from homecare.alerts.stream import AlertStream, Subscription, sse
+from homecare.alerts.webhook import sign, verify_signature
+from homecare.alerts.worker import AlertsWorker
 
 __all__ = [
     "OUTCOMES",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from rules.packs import DEFAULT_PACKS
+from homecare.rules.packs import DEFAULT_PACKS
 
 __all__ = [
     "DEFAULT_CHAIN",

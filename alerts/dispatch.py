@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 import psycopg
 
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.errors import Permanent, Retryable
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.errors import Permanent, Retryable
 
 __all__ = ["Channel", "Dispatcher", "OutgoingNotification", "replay_dead"]
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import psycopg
 
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.model import Alert, AlertChange
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.model import Alert, AlertChange
 
 __all__ = ["claim_due", "schedule"]
 

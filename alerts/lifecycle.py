@@ -27,10 +27,10 @@ from typing import Any
 
 import psycopg
 
-from alerts import repository as repo
-from alerts.errors import AlertNotFound, InvalidTransition
-from alerts.model import OUTCOMES, Alert, AlertChange
-from alerts.repository import StoredFinding
+from homecare.alerts import repository as repo
+from homecare.alerts.errors import AlertNotFound, InvalidTransition
+from homecare.alerts.model import OUTCOMES, Alert, AlertChange
+from homecare.alerts.repository import StoredFinding
 
 __all__ = ["acknowledge", "apply_findings", "resolve", "system_resolve"]
 

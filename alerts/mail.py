@@ -12,9 +12,9 @@ import json
 import smtplib
 from email.message import EmailMessage
 
-from alerts.config import SmtpConfig
-from alerts.dispatch import OutgoingNotification
-from alerts.errors import Permanent, Retryable
+from homecare.alerts.config import SmtpConfig
+from homecare.alerts.dispatch import OutgoingNotification
+from homecare.alerts.errors import Permanent, Retryable
 
 __all__ = ["EmailChannel", "render"]
 

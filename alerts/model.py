@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from rules.model import Severity
+from homecare.rules.model import Severity
 
 __all__ = [
     "OUTCOMES",

@@ -21,9 +21,9 @@ from typing import Any
 
 import psycopg
 
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.model import AlertChange
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.model import AlertChange
 
 __all__ = ["STREAM_CHANNEL", "announce", "enqueue_pages", "stream_payload"]
 

@@ -22,11 +22,11 @@ from typing import Any
 
 import psycopg
 
-from alerts import escalation, outbox
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.model import Alert, AlertChange
-from alerts.suppress import (
+from homecare.alerts import escalation, outbox
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.model import Alert, AlertChange
+from homecare.alerts.suppress import (
     LASTING,
     FlappingSuppressor,
     InhibitionSuppressor,

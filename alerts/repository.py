@@ -15,7 +15,7 @@ import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from alerts.model import Alert
+from homecare.alerts.model import Alert
 
 __all__ = [
     "ALERT_COLUMNS",

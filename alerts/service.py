@@ -18,13 +18,13 @@ from typing import Any
 
 import psycopg
 
-from alerts import escalation, lifecycle
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.errors import AlertNotFound, InvalidTransition
-from alerts.model import Alert, AlertChange
-from alerts.pipeline import Pipeline
-from rules import load_packs
+from homecare.alerts import escalation, lifecycle
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.errors import AlertNotFound, InvalidTransition
+from homecare.alerts.model import Alert, AlertChange
+from homecare.alerts.pipeline import Pipeline
+from homecare.rules import load_packs
 
 __all__ = ["AlertService"]
 

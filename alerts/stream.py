@@ -21,8 +21,8 @@ from typing import Any
 
 import psycopg
 
-import store
-from alerts.outbox import STREAM_CHANNEL
+from homecare import store
+from homecare.alerts.outbox import STREAM_CHANNEL
 
 __all__ = ["AlertStream", "Subscription", "sse"]
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 
 import psycopg
 
-from alerts.config import InhibitRule
-from alerts.model import AlertChange
+from homecare.alerts.config import InhibitRule
+from homecare.alerts.model import AlertChange
 
 __all__ = [
     "LASTING",

@@ -17,9 +17,9 @@ import urllib.error
 import urllib.request
 from collections.abc import Mapping
 
-from alerts.config import WebhookEndpoint
-from alerts.dispatch import OutgoingNotification
-from alerts.errors import Permanent, Retryable
+from homecare.alerts.config import WebhookEndpoint
+from homecare.alerts.dispatch import OutgoingNotification
+from homecare.alerts.errors import Permanent, Retryable
 
 __all__ = ["WebhookChannel", "sign", "verify_signature"]
 

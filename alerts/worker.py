@@ -19,14 +19,14 @@ from typing import Any
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
-import store
-from alerts import repository as repo
-from alerts.config import AlertsConfig
-from alerts.dispatch import Channel, Dispatcher
-from alerts.mail import EmailChannel
-from alerts.service import AlertService
-from alerts.webhook import WebhookChannel
-from rules.packs import PackError
+from homecare import store
+from homecare.alerts import repository as repo
+from homecare.alerts.config import AlertsConfig
+from homecare.alerts.dispatch import Channel, Dispatcher
+from homecare.alerts.mail import EmailChannel
+from homecare.alerts.service import AlertService
+from homecare.alerts.webhook import WebhookChannel
+from homecare.rules.packs import PackError
 
 __all__ = ["AlertsWorker", "channels_for"]
 

@@ -15,22 +15,22 @@ the de-identification policy, the cohort), ``adherence`` (days with readings, dr
 ``alerts`` (alert burden and nurse response), ``trajectories`` (vitals around alerts),
 ``detection`` (the harness's figures on a labelled simulated cohort).
 
->>> import analytics
+>>> from homecare import analytics
 >>> sorted(analytics.__all__) == analytics.__all__
 True
 """
 
-from analytics.adherence import adherence, dropoff, weekly_activity
-from analytics.alerts import alert_burden, alerts
-from analytics.deid import AGE_BANDS, DEVELOPMENT_KEY, Pseudonymizer, age_band, age_on
-from analytics.detection import Detection, detection, load_labels
-from analytics.source import (
+from homecare.analytics.adherence import adherence, dropoff, weekly_activity
+from homecare.analytics.alerts import alert_burden, alerts
+from homecare.analytics.deid import AGE_BANDS, DEVELOPMENT_KEY, Pseudonymizer, age_band, age_on
+from homecare.analytics.detection import Detection, detection, load_labels
+from homecare.analytics.source import (
     IdentifiedAccessError,
     Source,
     connect,
     patients,
 )
-from analytics.trajectories import vitals_around_alerts
+from homecare.analytics.trajectories import vitals_around_alerts
 
 __all__ = [
     "AGE_BANDS",

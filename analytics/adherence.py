@@ -22,7 +22,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from analytics.source import Member, Source, members
+from homecare.analytics.source import Member, Source, members
 
 __all__ = ["adherence", "dropoff", "weekly_activity"]
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import pandas as pd
 
-from analytics.source import Source, members
+from homecare.analytics.source import Source, members
 
 __all__ = ["alert_burden", "alerts"]
 

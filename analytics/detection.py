@@ -24,8 +24,8 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from analytics.source import Source
-from rules.harness import Alert, Group, Labels, parse_labels, score
+from homecare.analytics.source import Source
+from homecare.rules.harness import Alert, Group, Labels, parse_labels, score
 
 __all__ = ["Detection", "detection", "load_labels"]
 

@@ -24,8 +24,8 @@ import psycopg
 from psycopg.types.datetime import TimestamptzBinaryLoader, TimestamptzLoader
 from psycopg.types.json import Jsonb
 
-import store
-from analytics.deid import Pseudonymizer, age_band, age_on
+from homecare import store
+from homecare.analytics.deid import Pseudonymizer, age_band, age_on
 
 __all__ = [
     "IdentifiedAccessError",

@@ -18,8 +18,8 @@ from datetime import timedelta
 
 import pandas as pd
 
-from analytics.alerts import alerts
-from analytics.source import Source
+from homecare.analytics.alerts import alerts
+from homecare.analytics.source import Source
 
 __all__ = ["BASELINE_LAST_DAY", "vitals_around_alerts"]
 

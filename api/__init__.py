@@ -6,7 +6,7 @@ Public surface: ``create_app`` (what ``homecare api`` serves), its ``ApiConfig``
 line uses (``create_user``, ``issue_token``, …) and the audit writer.
 """
 
-from api.accounts import (
+from homecare.api.accounts import (
     ROLES,
     IssuedToken,
     Principal,
@@ -17,10 +17,10 @@ from api.accounts import (
     find_user,
     issue_token,
 )
-from api.app import API_PREFIX, create_app
-from api.audit import record as audit_record
-from api.auth import SESSION_COOKIE, CurrentPrincipal, require_principal, require_role
-from api.config import ApiConfig
+from homecare.api.app import API_PREFIX, create_app
+from homecare.api.audit import record as audit_record
+from homecare.api.auth import SESSION_COOKIE, CurrentPrincipal, require_principal, require_role
+from homecare.api.config import ApiConfig
 
 __all__ = [
     "API_PREFIX",

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AccessLog"]
 
-log = logging.getLogger("api.access")
+log = logging.getLogger("homecare.api.access")
 
 
 class AccessLog:

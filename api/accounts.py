@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from api.hashing import hash_password, hash_token, needs_rehash, new_token, verify_password
+from homecare.api.hashing import hash_password, hash_token, needs_rehash, new_token, verify_password
 
 __all__ = [
     "ROLES",

@@ -17,13 +17,13 @@ from fastapi import FastAPI
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from alerts import AlertsConfig, AlertService
-from api.access_log import AccessLog
-from api.config import ApiConfig
-from api.db import open_pool
-from api.errors import install_error_handlers
-from api.intake import Intake
-from api.live import LiveHub
+from homecare.alerts import AlertsConfig, AlertService
+from homecare.api.access_log import AccessLog
+from homecare.api.config import ApiConfig
+from homecare.api.db import open_pool
+from homecare.api.errors import install_error_handlers
+from homecare.api.intake import Intake
+from homecare.api.live import LiveHub
 
 __all__ = ["API_PREFIX", "PUBLIC_PATHS", "create_app"]
 
@@ -97,7 +97,7 @@ class _NoStore:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from api.routes import (
+    from homecare.api.routes import (
         alerts,
         audit_log,
         auth,
@@ -115,6 +115,6 @@ def _include_routers(app: FastAPI) -> None:
     for module in (*modules, cohort, fhir):
         app.include_router(module.router, prefix=API_PREFIX)
     # The nurse dashboard: server-rendered pages, built on this app and api.auth.
-    from api import dashboard
+    from homecare.api import dashboard
 
     app.include_router(dashboard.router)

@@ -19,7 +19,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from api.accounts import Principal
+from homecare.api.accounts import Principal
 
 __all__ = ["record", "record_reads"]
 

@@ -29,10 +29,10 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from api.accounts import Principal, Role, principal_for_token
-from api.config import ApiConfig
-from api.db import Conn
-from api.errors import Forbidden, Unauthorized
+from homecare.api.accounts import Principal, Role, principal_for_token
+from homecare.api.config import ApiConfig
+from homecare.api.db import Conn
+from homecare.api.errors import Forbidden, Unauthorized
 
 __all__ = [
     "BAD_TOKEN",

@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from api import accounts, audit
-from api.accounts import IssuedToken, Role
+from homecare.api import accounts, audit
+from homecare.api.accounts import IssuedToken, Role
 
 __all__ = ["TokenError", "create_cli_token"]
 

@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from api.throttle import Policy
+from homecare.api.throttle import Policy
 
 if TYPE_CHECKING:
-    from alerts import AlertsConfig
-    from broker.credentials import BrokerAccounts
+    from homecare.alerts import AlertsConfig
+    from homecare.broker.credentials import BrokerAccounts
 
 __all__ = ["ApiConfig"]
 

@@ -38,8 +38,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-import store
-from alerts import AlertNotFound, InvalidTransition
+from homecare import store
+from homecare.alerts import AlertNotFound, InvalidTransition
 
 __all__ = [
     "ERROR_RESPONSES",

@@ -36,10 +36,10 @@ from starlette.exceptions import HTTPException
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.accounts import principal_for_token
-from api.auth import BAD_TOKEN, NO_CREDENTIALS, SESSION_COOKIE
-from api.db import connection
-from api.errors import error_response
+from homecare.api.accounts import principal_for_token
+from homecare.api.auth import BAD_TOKEN, NO_CREDENTIALS, SESSION_COOKIE
+from homecare.api.db import connection
+from homecare.api.errors import error_response
 
 __all__ = ["BodyTooLarge", "Intake"]
 

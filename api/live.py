@@ -21,8 +21,8 @@ from typing import Any
 
 import psycopg
 
-import store
-from alerts import AlertStream, Subscription
+from homecare import store
+from homecare.alerts import AlertStream, Subscription
 
 __all__ = ["LiveClient", "LiveHub"]
 

@@ -25,7 +25,7 @@ from typing import Annotated, Any, Generic, TypeVar
 from fastapi import Query
 from pydantic import BaseModel
 
-from api.errors import BadRequest
+from homecare.api.errors import BadRequest
 
 __all__ = ["Page", "PageParams", "decode_cursor", "encode_cursor", "page"]
 

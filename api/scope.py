@@ -17,8 +17,8 @@ from typing import Any
 
 import psycopg
 
-from api.accounts import Principal
-from api.errors import NotFound
+from homecare.api.accounts import Principal
+from homecare.api.errors import NotFound
 
 __all__ = ["check_patient", "patient_teams"]
 

@@ -26,9 +26,9 @@ from typing import Any
 
 import psycopg
 
-from api import accounts, audit, throttle
-from api.config import ApiConfig
-from api.errors import TooManyRequests, Unauthorized
+from homecare.api import accounts, audit, throttle
+from homecare.api.config import ApiConfig
+from homecare.api.errors import TooManyRequests, Unauthorized
 
 __all__ = ["sign_in"]
 

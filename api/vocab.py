@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-import catalogue
-from api.errors import BadRequest
-from catalogue import Program
+from homecare import catalogue
+from homecare.api.errors import BadRequest
+from homecare.catalogue import Program
 
 __all__ = ["Bucket", "Locale", "Program", "check_type"]
 

@@ -79,13 +79,13 @@ from typing import Any
 
 import psycopg
 
-import store
-from alerts import AlertStream
-from alerts.outbox import STREAM_CHANNEL
 from bench.background_load import background_load
 from bench.support import drop_database, fresh_database, percentile, stop_processes
-from demo.provision import provision_devices
-from devices import (
+from homecare import store
+from homecare.alerts import AlertStream
+from homecare.alerts.outbox import STREAM_CHANNEL
+from homecare.demo.provision import provision_devices
+from homecare.devices import (
     BrokerAddress,
     DeviceMessage,
     DevicePublisher,

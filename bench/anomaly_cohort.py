@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterator
 from typing import NamedTuple
 
-from devices.sim import SimConfig, Simulation
-from devices.sim.timeline import patient_messages
-from ingest import Delivery, ParsedMessage, ParseLimits, Reading, parse_message
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.devices.sim.timeline import patient_messages
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, Reading, parse_message
 
 __all__ = ["SimulatedPatient", "simulated_patients"]
 

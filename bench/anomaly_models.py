@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from bench.anomaly_cohort import simulated_patients
-from devices.sim import SimConfig, Simulation
-from rules.anomaly import DETECTORS, Detector, Features, build_features, vitals_for
-from rules.anomaly._scale import robust_center_scale
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.rules.anomaly import DETECTORS, Detector, Features, build_features, vitals_for
+from homecare.rules.anomaly._scale import robust_center_scale
 
 _SAMPLE = 20  # instants scored per patient
 
@@ -124,9 +124,9 @@ def database_path(patients: int, days: float, seed: int) -> int:
     """database_path: one training run over a stored cohort, as the scheduler runs it."""
     import psycopg
 
-    import store
     from bench.support import drop_database, fresh_database
-    from rules.training import TrainingConfig, train
+    from homecare import store
+    from homecare.rules.training import TrainingConfig, train
 
     end = datetime(2026, 1, 1, tzinfo=UTC)
     config = SimConfig(patients=patients, days=days, seed=seed, end=end)

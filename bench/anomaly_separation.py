@@ -27,8 +27,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 
 from bench.anomaly_cohort import simulated_patients
-from devices.sim import SimConfig, Simulation
-from rules.anomaly import (
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.rules.anomaly import (
     DETECTORS,
     Detector,
     Features,
@@ -38,7 +38,7 @@ from rules.anomaly import (
     fit_personal,
     vitals_for,
 )
-from rules.harness import Labels, parse_labels
+from homecare.rules.harness import Labels, parse_labels
 
 END = datetime(2026, 1, 1, tzinfo=UTC)
 _TUNING_SEEDS = range(1, 5)

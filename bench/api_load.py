@@ -50,18 +50,18 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx2
 import psycopg
 
-import store
-from alerts import AlertsConfig, AlertsWorker
-from api import accounts
-from api.dashboard import worklist
-from api.dashboard.i18n import zone
-from api.queries import alerts as alert_queries
-from api.queries import readings as reading_queries
-from devices.sim import SimConfig, Simulation
+from homecare import store
+from homecare.alerts import AlertsConfig, AlertsWorker
+from homecare.api import accounts
+from homecare.api.dashboard import worklist
+from homecare.api.dashboard.i18n import zone
+from homecare.api.queries import alerts as alert_queries
+from homecare.api.queries import readings as reading_queries
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules import RulesConfig, RulesWorker, load_packs
+from homecare.rules.packs import DEFAULT_PACKS
 from homecare.settings import load_settings
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker, load_packs
-from rules.packs import DEFAULT_PACKS
 
 TEAMS = 10
 P = "/api/v1"

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing.synchronize import Event as MpEvent
 from typing import Any
 
-from devices import BrokerAddress, DevicePublisher
-from devices.sim import cuff_messages
+from homecare.devices import BrokerAddress, DevicePublisher
+from homecare.devices.sim import cuff_messages
 from tests.support.pipeline import device_password
 
 __all__ = ["background_load"]

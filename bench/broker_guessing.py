@@ -20,8 +20,8 @@ import threading
 import time
 from pathlib import Path
 
-from broker.hashing import hash_password
-from broker.sync import ServiceAccount, render_dynsec_config
+from homecare.broker.hashing import hash_password
+from homecare.broker.sync import ServiceAccount, render_dynsec_config
 from tests.support.mosquitto import PrivateMosquitto
 
 DEVICE = "cuff-guess"

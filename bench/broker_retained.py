@@ -18,8 +18,8 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from broker.hashing import hash_password
-from broker.sync import ServiceAccount, render_dynsec_config
+from homecare.broker.hashing import hash_password
+from homecare.broker.sync import ServiceAccount, render_dynsec_config
 from tests.support.mosquitto import PrivateMosquitto
 
 DEVICE = "cuff-retained"

@@ -32,11 +32,11 @@ from pathlib import Path
 
 import psycopg
 
-import store
 from bench.ingest_drain import worker_drain
-from demo.provision import provision_devices
-from devices import BrokerAddress, DevicePublisher, Outgoing
-from devices.sim import cuff_messages
+from homecare import store
+from homecare.demo.provision import provision_devices
+from homecare.devices import BrokerAddress, DevicePublisher, Outgoing
+from homecare.devices.sim import cuff_messages
 from tests.support.cluster import (
     ADMIN_PASSWORD,
     ADMIN_USER,

@@ -44,12 +44,12 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-import store
 from bench.support import BASE_URL, fresh_database
-from demo.provision import provision_devices
-from devices import BrokerAddress, DevicePublisher, Outgoing
-from devices.sim import cuff_messages
-from ingest import Delivery, ParseLimits, parse_message
+from homecare import store
+from homecare.demo.provision import provision_devices
+from homecare.devices import BrokerAddress, DevicePublisher, Outgoing
+from homecare.devices.sim import cuff_messages
+from homecare.ingest import Delivery, ParseLimits, parse_message
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,

@@ -24,13 +24,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from evaluation.anomaly import split_packs
-from evaluation.cohorts import baseline_packs
-from ingest import Reading
-from rules import PackSet, load_packs
-from rules.anomaly import DirectedDetector, build_features, vitals_for
-from rules.evaluate import PatientContext, evaluate_patient, history_needed
-from rules.kinds.base import ModelVersion
+from homecare.evaluation.anomaly import split_packs
+from homecare.evaluation.cohorts import baseline_packs
+from homecare.ingest import Reading
+from homecare.rules import PackSet, load_packs
+from homecare.rules.anomaly import DirectedDetector, build_features, vitals_for
+from homecare.rules.evaluate import PatientContext, evaluate_patient, history_needed
+from homecare.rules.kinds.base import ModelVersion
 
 T0 = datetime(2026, 9, 1, tzinfo=UTC)
 PATIENT = uuid.uuid4()

@@ -25,12 +25,12 @@ from typing import Any
 
 import psycopg
 
-import store
 from bench.support import BASE_URL
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker
-from rules.window_cache import WindowCache
-from rules.worker import wait_idle
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules import RulesConfig, RulesWorker
+from homecare.rules.window_cache import WindowCache
+from homecare.rules.worker import wait_idle
 
 T0 = datetime(2026, 9, 1, 7, 0, tzinfo=UTC)
 TYPES = (

@@ -21,7 +21,7 @@ import tempfile
 import time
 from datetime import UTC, datetime
 
-from devices.sim import SimConfig, Simulation, write_messages
+from homecare.devices.sim import SimConfig, Simulation, write_messages
 
 
 def main() -> int:

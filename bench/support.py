@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import psycopg
 
-import store
+from homecare import store
 
 __all__ = ["BASE_URL", "drop_database", "fresh_database", "percentile", "stop_processes"]
 

@@ -42,13 +42,13 @@ from typing import Any, Protocol
 
 import psycopg
 
-from broker.dynsec import (
+from homecare.broker.dynsec import (
     BrokerNotConfigured,
     BrokerRefused,
     BrokerUnavailable,
     CredentialsError,
 )
-from broker.hashing import hash_password
+from homecare.broker.hashing import hash_password
 
 __all__ = [
     "RESERVED_PREFIX",

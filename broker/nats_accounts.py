@@ -42,7 +42,7 @@ from typing import Any
 
 import bcrypt
 
-from broker.dynsec import BrokerNotConfigured, BrokerRefused, BrokerUnavailable
+from homecare.broker.dynsec import BrokerNotConfigured, BrokerRefused, BrokerUnavailable
 
 __all__ = [
     "NatsAccountsAdmin",

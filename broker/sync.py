@@ -29,8 +29,8 @@ from urllib.parse import unquote, urlsplit
 
 import psycopg
 
-from broker.dynsec import DynsecAdmin, device_acls, device_role
-from broker.hashing import hash_password, parse_hash
+from homecare.broker.dynsec import DynsecAdmin, device_acls, device_role
+from homecare.broker.hashing import hash_password, parse_hash
 
 __all__ = [
     "ADMIN_ROLE",
@@ -199,7 +199,7 @@ def reconcile(
     left alone. Device accounts the database does not list as active are deleted (their
     sessions are disconnected); active devices without an account are reported as missing.
     """
-    from broker.credentials import RESERVED_PREFIX
+    from homecare.broker.credentials import RESERVED_PREFIX
 
     keep = set(service_accounts)
     active = {device_id for device_id, _ in active_device_hashes(conn)}

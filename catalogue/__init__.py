@@ -6,7 +6,7 @@ Putting the single source of truth (docs/contracts.md) in one dependency-free pa
 stages from drifting apart.  Only the names below are public; the modules behind them are
 private and may be reorganised freely.
 
->>> from catalogue import lookup
+>>> from homecare.catalogue import lookup
 >>> round(lookup("body_weight").to_canonical(220, "[lb_av]"), 2)
 99.79
 >>> lookup("blood_glucose").coding_for_unit("mmol/L")

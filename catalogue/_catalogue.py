@@ -136,7 +136,7 @@ def lookup(name: str) -> MeasurementType:
     >>> lookup("Heart_Rate")
     Traceback (most recent call last):
     ...
-    catalogue.UnknownType: unknown measurement type 'Heart_Rate'
+    homecare.catalogue.UnknownType: unknown measurement type 'Heart_Rate'
     """
     try:
         return CATALOGUE[name]

@@ -16,7 +16,7 @@ class CatalogueError(ValueError):
     """CatalogueError: base class for every error raised by the catalogue."""
 
     # Tracebacks and pickles name the public import path, not this private module.
-    __module__ = "catalogue"
+    __module__ = "homecare.catalogue"
 
 
 class UnknownType(CatalogueError):
@@ -26,7 +26,7 @@ class UnknownType(CatalogueError):
     "unknown measurement type 'glucose'"
     """
 
-    __module__ = "catalogue"
+    __module__ = "homecare.catalogue"
 
     def __init__(self, name: object) -> None:
         self.name = name
@@ -47,7 +47,7 @@ class BadUnit(CatalogueError):
     True
     """
 
-    __module__ = "catalogue"
+    __module__ = "homecare.catalogue"
 
     def __init__(self, unit: object, type_name: str, accepted: tuple[str, ...]) -> None:
         self.unit = unit

@@ -46,7 +46,7 @@ class MeasurementType:
     ``accepted_units`` lists the canonical unit first.  ``unit_codes`` holds the rare per-unit
     code overrides (same ``code_system``), e.g. LOINC codes blood glucose in mg/dL separately.
 
-    >>> from catalogue import lookup
+    >>> from homecare.catalogue import lookup
     >>> weight = lookup("body_weight")
     >>> round(weight.to_canonical(220, "[lb_av]"), 4)
     99.7903
@@ -117,13 +117,13 @@ class MeasurementType:
         case-sensitive) and ``TypeError`` if ``value`` is a bool or not a real number.
         Non-finite values pass through unchanged in kind; ``is_plausible`` rejects them.
 
-        >>> from catalogue import lookup
+        >>> from homecare.catalogue import lookup
         >>> round(lookup("body_temperature").to_canonical(100, "[degF]"), 4)
         37.7778
         >>> lookup("spo2").to_canonical(97, "percent")
         Traceback (most recent call last):
         ...
-        catalogue.BadUnit: unit 'percent' is not accepted for spo2; accepted units: '%'
+        homecare.catalogue.BadUnit: unit 'percent' is not accepted for spo2; accepted units: '%'
         """
         number = _as_number(value)
         return self._conversion(unit).apply(number)
@@ -133,7 +133,7 @@ class MeasurementType:
 
         Both ends are inclusive; NaN and infinities are never plausible.
 
-        >>> from catalogue import lookup
+        >>> from homecare.catalogue import lookup
         >>> hr = lookup("heart_rate")
         >>> hr.is_plausible(20), hr.is_plausible(300), hr.is_plausible(300.01)
         (True, True, False)
@@ -147,7 +147,7 @@ class MeasurementType:
         The same as ``(code_system, code)`` except where the code depends on the unit reported
         (LOINC codes glucose in mg/dL as 2339-0).  Raises ``BadUnit`` for an unaccepted unit.
 
-        >>> from catalogue import lookup
+        >>> from homecare.catalogue import lookup
         >>> lookup("blood_glucose").coding_for_unit("mg/dL")
         ('http://loinc.org', '2339-0')
         """

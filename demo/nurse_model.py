@@ -38,7 +38,7 @@ from datetime import datetime, time, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from rules.harness import AFTER_ER, AFTER_LOOKALIKE, BEFORE_ONSET, Labels
+from homecare.rules.harness import AFTER_ER, AFTER_LOOKALIKE, BEFORE_ONSET, Labels
 
 __all__ = ["NurseAction", "NurseModel", "Truth"]
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import psycopg
 
-import store
-from broker.credentials import (
+from homecare import store
+from homecare.broker.credentials import (
     BrokerAccounts,
     CredentialsAlreadyIssued,
     issue_device_credentials,
     rotate_device_credentials,
 )
-from devices.sim import Enrolment, EnrolmentAssignment
+from homecare.devices.sim import Enrolment, EnrolmentAssignment
 
 __all__ = ["issue_device_passwords", "provision_devices", "provision_simulation"]
 

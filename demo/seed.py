@@ -47,16 +47,15 @@ from typing import Any
 
 import psycopg
 
-import catalogue
-import store
-from alerts import AlertChange, AlertsConfig, AlertService, AlertsWorker, InvalidTransition
-from demo.nurse_model import NurseAction, NurseModel
-from demo.provision import provision_simulation
-from devices.sim import SimConfig, SimMessage, Simulation
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker, evaluate_patient, history_needed, load_packs
-from rules.harness import parse_labels
-from rules.repository import load_context, load_readings
+from homecare import catalogue, store
+from homecare.alerts import AlertChange, AlertsConfig, AlertService, AlertsWorker, InvalidTransition
+from homecare.demo.nurse_model import NurseAction, NurseModel
+from homecare.demo.provision import provision_simulation
+from homecare.devices.sim import SimConfig, SimMessage, Simulation
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules import RulesConfig, RulesWorker, evaluate_patient, history_needed, load_packs
+from homecare.rules.harness import parse_labels
+from homecare.rules.repository import load_context, load_readings
 
 __all__ = ["SeedConfig", "SeedReport", "seed_database"]
 

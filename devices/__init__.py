@@ -5,9 +5,15 @@ malformed messages on request) and the per-device publisher. The realistic patie
 (vitals, schedules, device faults, labelled episodes) is the subpackage ``devices.sim``.
 """
 
-from devices.contract import DeviceMessage, Measurement, encode_message, readings_topic, rfc3339
-from devices.publisher import BrokerAddress, DevicePublisher, PublishReport
-from devices.traffic import MALFORMED_KINDS, Outgoing, TrafficPlan, generate
+from homecare.devices.contract import (
+    DeviceMessage,
+    Measurement,
+    encode_message,
+    readings_topic,
+    rfc3339,
+)
+from homecare.devices.publisher import BrokerAddress, DevicePublisher, PublishReport
+from homecare.devices.traffic import MALFORMED_KINDS, Outgoing, TrafficPlan, generate
 
 __all__ = [
     "MALFORMED_KINDS",

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import paho.mqtt.client as mqtt
 
-from devices.traffic import Outgoing
+from homecare.devices.traffic import Outgoing
 
 __all__ = ["BrokerAddress", "DevicePublisher", "PublishReport"]
 

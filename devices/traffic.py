@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from devices.contract import DeviceMessage, Measurement, encode_message, readings_topic
+from homecare.devices.contract import DeviceMessage, Measurement, encode_message, readings_topic
 
 __all__ = ["MALFORMED_KINDS", "Outgoing", "TrafficPlan", "generate"]
 

@@ -29,9 +29,9 @@ from typing import Any
 
 import numpy as np
 
-from ingest import Reading
-from rules import PackSet, PatientContext, evaluate_patient
-from rules.anomaly import (
+from homecare.ingest import Reading
+from homecare.rules import PackSet, PatientContext, evaluate_patient
+from homecare.rules.anomaly import (
     DETECTORS,
     Detector,
     Features,
@@ -41,9 +41,9 @@ from rules.anomaly import (
     fit_personal,
     vitals_for,
 )
-from rules.harness import Alert, Group, Labels, score
-from rules.kinds.base import ModelVersion
-from rules.packs import Pack
+from homecare.rules.harness import Alert, Group, Labels, score
+from homecare.rules.kinds.base import ModelVersion
+from homecare.rules.packs import Pack
 
 __all__ = [
     "ANOMALY_ONLY",

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from evaluation.cohorts import StoredCohort
+from homecare.evaluation.cohorts import StoredCohort
 
 __all__ = ["cached_cohort", "code_digest"]
 

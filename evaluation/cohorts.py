@@ -34,13 +34,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 
-import store
-from devices.sim import SimConfig, Simulation
-from ingest import Delivery, ParseLimits, Reading, parse_message, write_batch
-from rules import PackSet, PatientContext, evaluate_patient, load_packs
-from rules.harness import Alert, Group, Labels, parse_labels, score, score_kinds
-from rules.packs import News2Rule, Pack, Persistence, ThresholdRule
-from rules.repository import load_readings
+from homecare import store
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.ingest import Delivery, ParseLimits, Reading, parse_message, write_batch
+from homecare.rules import PackSet, PatientContext, evaluate_patient, load_packs
+from homecare.rules.harness import Alert, Group, Labels, parse_labels, score, score_kinds
+from homecare.rules.packs import News2Rule, Pack, Persistence, ThresholdRule
+from homecare.rules.repository import load_readings
 
 __all__ = [
     "AlertSource",

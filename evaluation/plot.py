@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from rules.harness import Group
+from homecare.rules.harness import Group
 
 __all__ = ["plot_operating_points"]
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from evaluation.cohorts import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
-from rules.harness import Group
+from homecare.evaluation.cohorts import CANDIDATE, ORACLE, VISIBLE, EvaluationResult
+from homecare.rules.harness import Group
 
 __all__ = ["format_report", "format_sets", "format_summary"]
 

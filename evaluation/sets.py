@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from devices.sim.variants import VARIANTS
+from homecare.devices.sim.variants import VARIANTS
 
 __all__ = ["EVALUATION_SETS", "HELD_OUT", "TUNING", "CohortSet"]
 

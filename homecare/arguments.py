@@ -76,7 +76,7 @@ def aware_time(text: str) -> datetime:
 
 
 def programs(text: str) -> tuple[str, ...]:
-    import catalogue
+    from homecare import catalogue
 
     names = tuple(p.strip() for p in text.split(",") if p.strip())
     unknown = [p for p in names if p not in catalogue.PROGRAMS]

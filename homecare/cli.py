@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from pydantic import ValidationError
 
-import store
+from homecare import store
 from homecare.arguments import HomecareParser
 from homecare.commands import admin, evaluate, models, services, simulated
 from homecare.logs import configure_logging
@@ -59,7 +59,7 @@ def _no_rule_packs() -> type[Exception]:
 
 
 def _ingest_errors() -> type[Exception]:
-    from ingest import IngestError
+    from homecare.ingest import IngestError
 
     return IngestError
 

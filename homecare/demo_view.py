@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from devices.sim import SimMessage
+from homecare.devices.sim import SimMessage
 
 __all__ = ["Counts", "DemoView", "Progress", "expected_rate", "tracked"]
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from analytics import Source
+    from homecare.analytics import Source
 
 __all__ = [
     "LABELS_ENV",
@@ -146,8 +146,8 @@ def open_configured(
     settings): what a notebook calls first. Production requires ``HOMECARE_PSEUDONYM_KEY``;
     development falls back to a public key (pseudonyms then stable, not secret — fine for
     simulated data)."""
-    from analytics import connect
-    from analytics.deid import DEVELOPMENT_KEY
+    from homecare.analytics import connect
+    from homecare.analytics.deid import DEVELOPMENT_KEY
     from homecare.settings import load_settings
 
     settings = load_settings()

@@ -21,9 +21,9 @@ from pathlib import Path
 import psycopg
 from apscheduler.schedulers.background import BackgroundScheduler
 
-import store
-from rules.packs import DEFAULT_PACKS, PackError, load_packs
-from rules.training import TrainingConfig, train
+from homecare import store
+from homecare.rules.packs import DEFAULT_PACKS, PackError, load_packs
+from homecare.rules.training import TrainingConfig, train
 
 __all__ = ["SchedulerConfig", "run_scheduler"]
 

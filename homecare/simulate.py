@@ -12,11 +12,17 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 
-import catalogue
-import store
-from demo.provision import issue_device_passwords, provision_simulation
-from devices import BrokerAddress, DevicePublisher
-from devices.sim import FaultRates, SimConfig, Simulation, live_window, paced, write_messages
+from homecare import catalogue, store
+from homecare.demo.provision import issue_device_passwords, provision_simulation
+from homecare.devices import BrokerAddress, DevicePublisher
+from homecare.devices.sim import (
+    FaultRates,
+    SimConfig,
+    Simulation,
+    live_window,
+    paced,
+    write_messages,
+)
 from homecare.settings import Settings
 from homecare.wiring import broker_accounts
 
@@ -86,7 +92,7 @@ def run_simulate(settings: Settings, args: argparse.Namespace) -> int:
 def _publish(
     settings: Settings, args: argparse.Namespace, sim: Simulation, passwords: dict[str, str]
 ) -> None:
-    from ingest import parse_mqtt_url
+    from homecare.ingest import parse_mqtt_url
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     broker = BrokerAddress(

@@ -10,8 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from homecare.settings import Settings
-from ingest import (
+from homecare.ingest import (
     IngestConfig,
     MqttConfig,
     NatsConfig,
@@ -20,13 +19,14 @@ from ingest import (
     parse_mqtt_url,
     parse_nats_urls,
 )
+from homecare.settings import Settings
 
 if TYPE_CHECKING:
-    from alerts import AlertsConfig
-    from api.config import ApiConfig
-    from broker.credentials import BrokerAccounts
-    from rules import RulesConfig
-    from rules.training import TrainingConfig
+    from homecare.alerts import AlertsConfig
+    from homecare.api.config import ApiConfig
+    from homecare.broker.credentials import BrokerAccounts
+    from homecare.rules import RulesConfig
+    from homecare.rules.training import TrainingConfig
 
 __all__ = [
     "NoRulePacks",
@@ -50,7 +50,7 @@ class NoRulePacks(Exception):
 
 def packs_dir(settings: Settings) -> Path:
     """packs_dir: ``HOMECARE_RULES_PACKS_DIR``, else the packs installed with the package."""
-    from rules.packs import DEFAULT_PACKS
+    from homecare.rules.packs import DEFAULT_PACKS
 
     return Path(settings.rules_packs_dir) if settings.rules_packs_dir else DEFAULT_PACKS
 
@@ -58,7 +58,7 @@ def packs_dir(settings: Settings) -> Path:
 def require_packs(settings: Settings) -> list[str]:
     """require_packs returns the names of the packs in force, or raises NoRulePacks with the
     directory and the reason (missing, empty, invalid) in one line."""
-    from rules.packs import PackError, load_packs
+    from homecare.rules.packs import PackError, load_packs
 
     directory = packs_dir(settings).resolve()
     where = f"{directory} (HOMECARE_RULES_PACKS_DIR)"
@@ -137,7 +137,7 @@ def ingest_config(
 
 def rules_config(settings: Settings) -> RulesConfig:
     """rules_config is one rules worker's configuration from the settings."""
-    from rules import RulesConfig
+    from homecare.rules import RulesConfig
 
     return RulesConfig(
         database_url=settings.database_url,
@@ -149,8 +149,8 @@ def rules_config(settings: Settings) -> RulesConfig:
 
 def training_config(settings: Settings, trained_by: str) -> TrainingConfig:
     """training_config: how the anomaly models are trained, and who is recorded as training."""
-    from rules.anomaly import HistoryPolicy
-    from rules.training import TrainingConfig
+    from homecare.rules.anomaly import HistoryPolicy
+    from homecare.rules.training import TrainingConfig
 
     return TrainingConfig(
         history=timedelta(days=settings.models_history_days),
@@ -162,7 +162,7 @@ def training_config(settings: Settings, trained_by: str) -> TrainingConfig:
 def alerts_config(settings: Settings) -> AlertsConfig:
     """alerts_config is one alerts worker's configuration: every page goes to the configured
     webhook and e-mail address (finer routes are the API's to manage)."""
-    from alerts import AlertsConfig, Route, SmtpConfig, WebhookEndpoint
+    from homecare.alerts import AlertsConfig, Route, SmtpConfig, WebhookEndpoint
 
     routes: list[Route] = []
     webhooks: tuple[WebhookEndpoint, ...] = ()
@@ -190,11 +190,11 @@ def broker_accounts(settings: Settings) -> BrokerAccounts:
     """broker_accounts is the admin account of ``HOMECARE_MQTT_ADMIN_URL``, or with the NATS
     cluster its accounts file (either may be unset: then every operation raises
     ``BrokerNotConfigured``)."""
-    from broker.credentials import BrokerAccounts
-    from broker.dynsec import DynsecAdmin
+    from homecare.broker.credentials import BrokerAccounts
+    from homecare.broker.dynsec import DynsecAdmin
 
     if settings.broker_kind == "nats":
-        from broker.nats_accounts import NatsAccountsAdmin, pid_files
+        from homecare.broker.nats_accounts import NatsAccountsAdmin, pid_files
 
         accounts_file = Path(settings.nats_accounts_file) if settings.nats_accounts_file else None
         return BrokerAccounts(NatsAccountsAdmin(accounts_file, pid_files(settings.nats_pid_files)))
@@ -211,9 +211,9 @@ def api_config(settings: Settings) -> ApiConfig:
     """api_config is what the API serves with: database, lifetimes, defaults, the alerts stage's
     own config (a silence that ends from the API pages through the same routes) and the broker
     accounts that device registration writes."""
-    from analytics.deid import DEVELOPMENT_KEY
-    from api.config import ApiConfig
-    from api.throttle import Policy
+    from homecare.analytics.deid import DEVELOPMENT_KEY
+    from homecare.api.config import ApiConfig
+    from homecare.api.throttle import Policy
 
     return ApiConfig(
         database_url=settings.database_url,

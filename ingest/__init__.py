@@ -4,9 +4,9 @@ Public surface: the values it produces (``Reading`` for the next stage, quaranti
 the pure parser, the writer, and the worker that runs them against a broker and a database.
 """
 
-from ingest.errors import BrokerUnavailable, IngestError
-from ingest.metrics import IngestMetrics
-from ingest.model import (
+from homecare.ingest.errors import BrokerUnavailable, IngestError
+from homecare.ingest.metrics import IngestMetrics
+from homecare.ingest.model import (
     BatchOutcome,
     Delivery,
     DeviceReading,
@@ -16,11 +16,11 @@ from ingest.model import (
     RejectedMessage,
     Rejection,
 )
-from ingest.mqtt import READINGS_TOPIC, MqttConfig, parse_mqtt_url
-from ingest.nats import NatsConfig, parse_nats_urls
-from ingest.parse import ParseLimits, device_id_from_topic, parse_message
-from ingest.worker import IngestConfig, IngestWorker
-from ingest.writer import QuarantineBudget, write_batch
+from homecare.ingest.mqtt import READINGS_TOPIC, MqttConfig, parse_mqtt_url
+from homecare.ingest.nats import NatsConfig, parse_nats_urls
+from homecare.ingest.parse import ParseLimits, device_id_from_topic, parse_message
+from homecare.ingest.worker import IngestConfig, IngestWorker
+from homecare.ingest.writer import QuarantineBudget, write_batch
 
 __all__ = [
     "READINGS_TOPIC",

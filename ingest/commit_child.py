@@ -29,11 +29,17 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ingest.commit_wire import READY, deliveries_from_wire, summary_counts
-from ingest.committer import BatchCommitter, CommitEvent, Stopping
-from ingest.model import Delivery, ParsedMessage, QuarantineReason, RejectedMessage, Rejection
-from ingest.parse import ParseLimits, device_id_from_topic, parse_message
-from ingest.writer import QuarantineBudget
+from homecare.ingest.commit_wire import READY, deliveries_from_wire, summary_counts
+from homecare.ingest.committer import BatchCommitter, CommitEvent, Stopping
+from homecare.ingest.model import (
+    Delivery,
+    ParsedMessage,
+    QuarantineReason,
+    RejectedMessage,
+    Rejection,
+)
+from homecare.ingest.parse import ParseLimits, device_id_from_topic, parse_message
+from homecare.ingest.writer import QuarantineBudget
 
 __all__ = ["WRITERS", "serve"]
 

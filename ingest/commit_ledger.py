@@ -26,9 +26,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.commit_wire import CommitSummary, Wire
-from ingest.committer import CommitEvent
-from ingest.model import Delivery
+from homecare.ingest.commit_wire import CommitSummary, Wire
+from homecare.ingest.committer import CommitEvent
+from homecare.ingest.model import Delivery
 
 __all__ = ["Batch", "CommitLedger"]
 

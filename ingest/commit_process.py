@@ -37,13 +37,13 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from ingest.commit_child import WRITERS, serve
-from ingest.commit_ledger import Batch, CommitLedger
-from ingest.commit_wire import READY, CommitSummary, to_wire
-from ingest.committer import CommitEvent, Stopping
-from ingest.model import Delivery
-from ingest.parse import ParseLimits
-from ingest.writer import QuarantineBudget
+from homecare.ingest.commit_child import WRITERS, serve
+from homecare.ingest.commit_ledger import Batch, CommitLedger
+from homecare.ingest.commit_wire import READY, CommitSummary, to_wire
+from homecare.ingest.committer import CommitEvent, Stopping
+from homecare.ingest.model import Delivery
+from homecare.ingest.parse import ParseLimits
+from homecare.ingest.writer import QuarantineBudget
 
 __all__ = ["CommitProcess", "Committed"]
 

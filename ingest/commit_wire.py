@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ingest.model import BatchOutcome, Delivery
+from homecare.ingest.model import BatchOutcome, Delivery
 
 __all__ = [
     "READY",

@@ -29,15 +29,15 @@ from typing import Any, NamedTuple
 
 import psycopg
 
-import store
-from ingest.model import (
+from homecare import store
+from homecare.ingest.model import (
     BatchOutcome,
     ParsedMessage,
     QuarantineReason,
     RejectedMessage,
     Rejection,
 )
-from ingest.writer import QuarantineBudget, quarantine_whole, write_batch
+from homecare.ingest.writer import QuarantineBudget, quarantine_whole, write_batch
 
 __all__ = ["BatchCommitter", "CommitEvent", "Stopping"]
 

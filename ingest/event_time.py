@@ -18,7 +18,7 @@ second (``:60``) is refused, as Python and PostgreSQL cannot hold it.
 >>> parse_time("2026-11-26T08:00:05+23:59")
 Traceback (most recent call last):
 ...
-ingest.event_time.BadTime: time offset +23:59 is outside -15:59..+15:59
+homecare.ingest.event_time.BadTime: time offset +23:59 is outside -15:59..+15:59
 """
 
 from __future__ import annotations

@@ -38,10 +38,10 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from ingest.errors import BrokerUnavailable
-from ingest.handoff import Handoff
-from ingest.metrics import IngestMetrics
-from ingest.model import Delivery
+from homecare.ingest.errors import BrokerUnavailable
+from homecare.ingest.handoff import Handoff
+from homecare.ingest.metrics import IngestMetrics
+from homecare.ingest.model import Delivery
 
 __all__ = ["READINGS_TOPIC", "MqttConfig", "MqttSource", "parse_mqtt_url"]
 

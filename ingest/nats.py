@@ -43,10 +43,10 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from ingest.errors import BrokerUnavailable
-from ingest.handoff import Handoff
-from ingest.metrics import IngestMetrics
-from ingest.model import Delivery
+from homecare.ingest.errors import BrokerUnavailable
+from homecare.ingest.handoff import Handoff
+from homecare.ingest.metrics import IngestMetrics
+from homecare.ingest.model import Delivery
 
 __all__ = [
     "MQTT_STREAM",

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-import catalogue
-from ingest.event_time import BadTime, parse_time
-from ingest.model import (
+from homecare import catalogue
+from homecare.ingest.event_time import BadTime, parse_time
+from homecare.ingest.model import (
     Delivery,
     DeviceReading,
     ParsedMessage,

@@ -15,16 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-import store
-from ingest.commit_process import CommitProcess
-from ingest.commit_wire import CommitSummary
-from ingest.committer import CommitEvent, Stopping
-from ingest.metrics import IngestMetrics
-from ingest.model import Delivery
-from ingest.mqtt import MqttConfig, MqttSource
-from ingest.nats import NatsConfig, NatsSource
-from ingest.parse import ParseLimits
-from ingest.writer import QuarantineBudget
+from homecare import store
+from homecare.ingest.commit_process import CommitProcess
+from homecare.ingest.commit_wire import CommitSummary
+from homecare.ingest.committer import CommitEvent, Stopping
+from homecare.ingest.metrics import IngestMetrics
+from homecare.ingest.model import Delivery
+from homecare.ingest.mqtt import MqttConfig, MqttSource
+from homecare.ingest.nats import NatsConfig, NatsSource
+from homecare.ingest.parse import ParseLimits
+from homecare.ingest.writer import QuarantineBudget
 
 __all__ = ["IngestConfig", "IngestWorker"]
 

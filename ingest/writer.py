@@ -33,7 +33,7 @@ from typing import Any
 
 import psycopg
 
-from ingest.model import (
+from homecare.ingest.model import (
     BatchOutcome,
     DeviceReading,
     ParsedMessage,

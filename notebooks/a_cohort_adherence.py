@@ -27,7 +27,7 @@
 import matplotlib.pyplot as plt
 from IPython.display import display
 
-import analytics
+from homecare import analytics
 from homecare.figures import enough, human, style, wilson
 from homecare.notebooks import open_configured
 

@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from IPython.display import display
 
-import analytics
+from homecare import analytics
 from homecare.figures import enough, human, style
 from homecare.notebooks import open_configured
 

@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import FuncFormatter
 
-import analytics
+from homecare import analytics
 from homecare.figures import enough, human, no_data, style, wilson
 from homecare.notebooks import open_configured
 

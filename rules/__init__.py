@@ -4,12 +4,12 @@ Public surface: the Finding it produces, the packs (rules as validated YAML), th
 evaluator, NEWS2, the worker that evaluates announced patients, and replay.
 """
 
-from rules.evaluate import PatientContext, evaluate_patient, history_needed
-from rules.model import Finding, FindingState, Severity
-from rules.news2 import News2Result, Observations, score_news2
-from rules.packs import PackError, PackSet, load_packs
-from rules.replay import ReplayReport, replay
-from rules.worker import RulesConfig, RulesWorker
+from homecare.rules.evaluate import PatientContext, evaluate_patient, history_needed
+from homecare.rules.model import Finding, FindingState, Severity
+from homecare.rules.news2 import News2Result, Observations, score_news2
+from homecare.rules.packs import PackError, PackSet, load_packs
+from homecare.rules.replay import ReplayReport, replay
+from homecare.rules.worker import RulesConfig, RulesWorker
 
 __all__ = [
     "Finding",

@@ -22,11 +22,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from ingest import Reading
-from rules.kinds.base import Condition, Inputs, PatientContext
-from rules.kinds.series import Series
-from rules.model import Finding
-from rules.packs import Pack, PackSet
+from homecare.ingest import Reading
+from homecare.rules.kinds.base import Condition, Inputs, PatientContext
+from homecare.rules.kinds.series import Series
+from homecare.rules.model import Finding
+from homecare.rules.packs import Pack, PackSet
 
 __all__ = ["Condition", "PatientContext", "evaluate_patient", "history_needed", "verdicts"]
 

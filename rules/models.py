@@ -28,8 +28,8 @@ from typing import Any
 
 import psycopg
 
-from rules import registry
-from rules.anomaly import (
+from homecare.rules import registry
+from homecare.rules.anomaly import (
     DETECTORS,
     CorruptModel,
     Detector,
@@ -37,7 +37,7 @@ from rules.anomaly import (
     ModelBlobError,
     Scope,
 )
-from rules.kinds.base import ModelVersion, PatientContext
+from homecare.rules.kinds.base import ModelVersion, PatientContext
 
 __all__ = ["ModelLoader", "ModelStats"]
 

@@ -50,7 +50,7 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 from types import MappingProxyType
 from typing import Literal
 
-from catalogue import ACVPU
+from homecare.catalogue import ACVPU
 
 __all__ = [
     "PARAMETERS",

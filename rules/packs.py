@@ -20,8 +20,8 @@ from typing import Annotated, Any, get_args
 import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-import catalogue
-from rules.kinds import (
+from homecare import catalogue
+from homecare.rules.kinds import (
     AdherenceRule,
     AnomalyRule,
     ArtefactBound,
@@ -36,7 +36,7 @@ from rules.kinds import (
     Persistence,
     ThresholdRule,
 )
-from rules.kinds.base import Strict, parse_duration
+from homecare.rules.kinds.base import Strict, parse_duration
 
 __all__ = [
     "AdherenceRule",

@@ -43,7 +43,7 @@ from typing import Any, NamedTuple
 import psycopg
 from psycopg.types.json import Jsonb
 
-from rules.anomaly import Detector, Scope
+from homecare.rules.anomaly import Detector, Scope
 
 __all__ = [
     "ModelRow",

@@ -15,11 +15,11 @@ from typing import Any
 
 import psycopg
 
-from rules import repository
-from rules.evaluate import evaluate_patient, history_needed
-from rules.model import Finding
-from rules.models import ModelLoader
-from rules.packs import PackSet
+from homecare.rules import repository
+from homecare.rules.evaluate import evaluate_patient, history_needed
+from homecare.rules.model import Finding
+from homecare.rules.models import ModelLoader
+from homecare.rules.packs import PackSet
 
 __all__ = ["ReplayReport", "replay"]
 

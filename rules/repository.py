@@ -14,9 +14,9 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from ingest import Reading
-from rules.evaluate import PatientContext
-from rules.model import Finding
+from homecare.ingest import Reading
+from homecare.rules.evaluate import PatientContext
+from homecare.rules.model import Finding
 
 __all__ = [
     "claim_change",

@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from ingest import Reading
-from rules import registry
-from rules.anomaly import (
+from homecare.ingest import Reading
+from homecare.rules import registry
+from homecare.rules.anomaly import (
     DETECTORS,
     Detector,
     Features,
@@ -47,7 +47,7 @@ from rules.anomaly import (
     fit_personal,
     vitals_for,
 )
-from rules.packs import PackSet
+from homecare.rules.packs import PackSet
 
 __all__ = [
     "Period",

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingest import Reading
+from homecare.ingest import Reading
 
 __all__ = ["Loader", "WindowCache"]
 

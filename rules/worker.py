@@ -32,13 +32,13 @@ from typing import Any
 
 import psycopg
 
-import store
-from ingest import Reading
-from rules import repository
-from rules.evaluate import evaluate_patient, history_needed
-from rules.models import ModelLoader
-from rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
-from rules.window_cache import WindowCache
+from homecare import store
+from homecare.ingest import Reading
+from homecare.rules import repository
+from homecare.rules.evaluate import evaluate_patient, history_needed
+from homecare.rules.models import ModelLoader
+from homecare.rules.packs import DEFAULT_PACKS, PackError, PackSet, load_packs
+from homecare.rules.window_cache import WindowCache
 
 __all__ = ["RulesConfig", "RulesWorker"]
 

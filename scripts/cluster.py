@@ -33,8 +33,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from broker.nats_accounts import NatsAccountsAdmin, ingest_permissions  # noqa: E402
-from ingest.nats import NatsConfig, ensure_consumer  # noqa: E402
+from homecare.broker.nats_accounts import NatsAccountsAdmin, ingest_permissions  # noqa: E402
+from homecare.ingest.nats import NatsConfig, ensure_consumer  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
 STATE = Path(os.environ.get("HOMECARE_CLUSTER_DIR", ROOT / ".homecare" / "cluster"))

@@ -5,9 +5,9 @@ package owns what they all stand on: connecting, mapping errors, migrating, the 
 (TimescaleDB or plain PostgreSQL), the aggregates' refresh and patients/devices/assignments.
 """
 
-from store.aggregates import AGGREGATE_VIEWS, refresh_aggregates
-from store.connect import connect, describe_url, wait_for_database
-from store.enrolment import (
+from homecare.store.aggregates import AGGREGATE_VIEWS, refresh_aggregates
+from homecare.store.connect import connect, describe_url, wait_for_database
+from homecare.store.enrolment import (
     Assignment,
     AssignmentConflict,
     UnknownDevice,
@@ -16,7 +16,7 @@ from store.enrolment import (
     create_patient,
     register_device,
 )
-from store.errors import (
+from homecare.store.errors import (
     MigrationError,
     Rejected,
     RetryLater,
@@ -24,8 +24,8 @@ from store.errors import (
     StoreUnavailable,
     classify,
 )
-from store.maintenance import apply_retention
-from store.migrate import Flavour, apply_policies, flavour, migrate
+from homecare.store.maintenance import apply_retention
+from homecare.store.migrate import Flavour, apply_policies, flavour, migrate
 
 __all__ = [
     "AGGREGATE_VIEWS",

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import psycopg
 
-from store.errors import StoreUnavailable
+from homecare.store.errors import StoreUnavailable
 
 __all__ = ["connect", "describe_url", "is_transient", "wait_for_database"]
 

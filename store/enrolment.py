@@ -17,7 +17,7 @@ from typing import Any
 
 import psycopg
 
-from store.errors import Rejected
+from homecare.store.errors import Rejected
 
 __all__ = [
     "AssignmentConflict",

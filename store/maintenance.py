@@ -12,7 +12,7 @@ from typing import Any
 
 import psycopg
 
-from store.migrate import flavour
+from homecare.store.migrate import flavour
 
 __all__ = ["apply_retention"]
 

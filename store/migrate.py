@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import psycopg
 
-from store.errors import MigrationError
+from homecare.store.errors import MigrationError
 
 __all__ = ["Flavour", "Migration", "apply_policies", "available_migrations", "flavour", "migrate"]
 
@@ -50,7 +50,7 @@ class Migration:
 def available_migrations(target: Flavour) -> list[Migration]:
     """available_migrations lists every version in order, with the SQL ``target`` runs."""
     by_version: dict[int, dict[str | None, tuple[str, str]]] = {}
-    for entry in resources.files("store.migrations").iterdir():
+    for entry in resources.files("homecare.store.migrations").iterdir():
         match = _FILE.match(entry.name)
         if match is None:
             continue

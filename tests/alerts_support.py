@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-import store
-from alerts import AlertsConfig, AlertService
+from homecare import store
+from homecare.alerts import AlertsConfig, AlertService
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
 
@@ -75,7 +75,7 @@ def service(database_url: str, clock: Clock, **overrides: Any) -> AlertService:
 
 def drain(svc: AlertService, conn: psycopg.Connection[Any]) -> None:
     """drain processes every announced patient."""
-    from alerts.repository import pending_patients
+    from homecare.alerts.repository import pending_patients
 
     for pid in pending_patients(conn, 1000):
         svc.process_patient(conn, pid)
@@ -91,6 +91,6 @@ def events(conn: psycopg.Connection[Any], alert_id: int) -> list[tuple[str, str]
 
 
 def alerts_of(conn: psycopg.Connection[Any], patient_id: uuid.UUID) -> list[Any]:
-    from alerts import list_alerts
+    from homecare.alerts import list_alerts
 
     return sorted(list_alerts(conn, patient_id=patient_id), key=lambda a: a.id)

@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from ingest import Reading
+from homecare.ingest import Reading
 
 T0 = datetime(2026, 3, 2, tzinfo=UTC)
 PATIENT = uuid.UUID(int=7)

@@ -20,12 +20,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-import store
-from alerts import AlertsConfig, AlertService
-from api import ApiConfig, accounts, create_app
-from api.throttle import Policy
-from broker.credentials import BrokerAccounts
-from rules.packs import DEFAULT_PACKS
+from homecare import store
+from homecare.alerts import AlertsConfig, AlertService
+from homecare.api import ApiConfig, accounts, create_app
+from homecare.api.throttle import Policy
+from homecare.broker.credentials import BrokerAccounts
+from homecare.rules.packs import DEFAULT_PACKS
 from tests.alerts_support import finding
 
 T0 = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
@@ -209,7 +209,7 @@ def world(database_url: str, db: psycopg.Connection[Any], packs_dir: Path) -> It
 @contextmanager
 def live_server(app: FastAPI) -> Iterator[str]:
     """live_server serves ``app`` on a free loopback port; yields its base URL."""
-    from api.serve import serve
+    from homecare.api.serve import serve
     from tests.support.services import free_port
 
     port = free_port()

@@ -16,11 +16,11 @@ import pytest
 from playwright.sync_api import Page
 from psycopg.types.json import Jsonb
 
-import store
-from alerts import AlertsConfig, AlertsWorker
-from api import ApiConfig, create_app
-from api.serve import serve
-from rules.packs import DEFAULT_PACKS
+from homecare import store
+from homecare.alerts import AlertsConfig, AlertsWorker
+from homecare.api import ApiConfig, create_app
+from homecare.api.serve import serve
+from homecare.rules.packs import DEFAULT_PACKS
 from tests.api_support import PASSWORD
 from tests.support.services import free_port
 

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 import pytest
 
-import store
+from homecare import store
 
 BASE_URL = os.environ.get(
     "HOMECARE_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-import store
+from homecare import store
 from tests.alerts_support import drain
 from tests.api_support import PASSWORD, World
 

@@ -10,10 +10,10 @@ from typing import Any, ClassVar, Literal
 
 import psycopg
 
-from ingest import Reading
-from rules.kinds.base import Condition, Inputs, RuleBase
-from rules.kinds.series import INSTANT
-from rules.packs import Pack, PackSet
+from homecare.ingest import Reading
+from homecare.rules.kinds.base import Condition, Inputs, RuleBase
+from homecare.rules.kinds.series import INSTANT
+from homecare.rules.packs import Pack, PackSet
 
 _COLUMNS = (
     "patient_id, device_id, msg_id, type, time, value, unit, original_value, original_unit,"

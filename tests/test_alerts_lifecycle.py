@@ -11,9 +11,9 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from alerts import OUTCOMES, InvalidTransition, list_alerts
-from alerts.repository import StoredFinding, insert_alert
+from homecare import store
+from homecare.alerts import OUTCOMES, InvalidTransition, list_alerts
+from homecare.alerts.repository import StoredFinding, insert_alert
 from tests.alerts_support import (
     T0,
     Clock,

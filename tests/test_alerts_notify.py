@@ -18,7 +18,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.handlers import Message
 
-from alerts import (
+from homecare.alerts import (
     AlertStream,
     Dispatcher,
     RetryPolicy,
@@ -29,7 +29,7 @@ from alerts import (
     sse,
     verify_signature,
 )
-from alerts.worker import channels_for
+from homecare.alerts.worker import channels_for
 from tests.alerts_support import T0, Clock, alerts_of, drain, finding, patient, service
 from tests.support.services import free_port
 

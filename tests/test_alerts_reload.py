@@ -6,8 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
-from alerts import AlertsConfig, AlertsWorker
-from rules.packs import DEFAULT_PACKS
+from homecare.alerts import AlertsConfig, AlertsWorker
+from homecare.rules.packs import DEFAULT_PACKS
 
 
 def bump(path: Path, text: str) -> None:

@@ -67,7 +67,7 @@ def test_a_high_news2_mutes_the_single_vital_alerts_it_explains(
 
 
 def test_inhibition_is_configurable_by_rule(db: psycopg.Connection[Any], database_url: str) -> None:
-    from alerts import InhibitRule
+    from homecare.alerts import InhibitRule
 
     svc = service(
         database_url, Clock(), inhibitions=(InhibitRule("htn.sbp_crisis", ("htn.sbp_sustained",)),)
@@ -173,7 +173,7 @@ _WORKER = textwrap.dedent(
     """
     import signal, sys, threading
     from datetime import timedelta
-    from alerts import AlertsConfig, AlertsWorker
+    from homecare.alerts import AlertsConfig, AlertsWorker
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     step = timedelta(seconds=float(sys.argv[2]))

@@ -18,9 +18,8 @@ import psycopg
 import pytest
 from alerts_support import Clock, finding, service
 
-import analytics
-import store
-from rules.harness import parse_labels
+from homecare import analytics, store
+from homecare.rules.harness import parse_labels
 
 KEY = "test-pseudonym-key-0123456789"
 JAN = datetime(2026, 1, 1, tzinfo=UTC)

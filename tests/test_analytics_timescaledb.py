@@ -41,10 +41,9 @@ import psycopg
 import pytest
 from alerts_support import Clock, finding, service
 
-import analytics
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules.harness import parse_labels
+from homecare import analytics, store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules.harness import parse_labels
 from tests.conftest import BASE_URL, url_with_database
 from tests.support.timescaledb import ensure_node_packages, start_timescaledb_engine
 

@@ -17,7 +17,7 @@ from datetime import timedelta
 import numpy as np
 import pytest
 
-from rules.anomaly import (
+from homecare.rules.anomaly import (
     DETECTORS,
     CorruptModel,
     Detector,
@@ -31,7 +31,7 @@ from rules.anomaly import (
     fit_personal,
     judge,
 )
-from rules.anomaly.blob import canonical
+from homecare.rules.anomaly.blob import canonical
 from tests.anomaly_support import USUAL, synthetic_patient
 
 VITALS = tuple(USUAL)
@@ -235,7 +235,7 @@ def test_a_consistent_blob_with_malformed_numbers_is_refused(detector: Detector)
     """Digest and id recomputed over a body whose arrays lost a value: still refused."""
     import hashlib
 
-    from rules.anomaly.blob import model_id
+    from homecare.rules.anomaly.blob import model_id
 
     document = json.loads(detector.fit(history()).to_bytes())
     model = document["model"]

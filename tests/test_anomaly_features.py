@@ -12,9 +12,9 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-import rules.anomaly
-from ingest import Reading
-from rules.anomaly import PROGRAM_VITALS, FeatureConfig, build_features, vitals_for
+import homecare.rules.anomaly
+from homecare.ingest import Reading
+from homecare.rules.anomaly import PROGRAM_VITALS, FeatureConfig, build_features, vitals_for
 from tests.anomaly_support import reading, synthetic_patient
 
 T = datetime(2026, 5, 4, 6, 0, tzinfo=UTC)
@@ -23,8 +23,9 @@ D = timedelta(days=1)
 
 
 def test_the_doctests_hold() -> None:
-    names = ["rules.anomaly"] + [
-        f"rules.anomaly.{m.name}" for m in pkgutil.iter_modules(rules.anomaly.__path__)
+    names = ["homecare.rules.anomaly"] + [
+        f"homecare.rules.anomaly.{m.name}"
+        for m in pkgutil.iter_modules(homecare.rules.anomaly.__path__)
     ]
     for name in names:
         result = doctest.testmod(importlib.import_module(name))
@@ -32,7 +33,7 @@ def test_the_doctests_hold() -> None:
 
 
 def test_every_program_has_vitals_of_the_catalogue() -> None:
-    from catalogue import CATALOGUE, PROGRAMS
+    from homecare.catalogue import CATALOGUE, PROGRAMS
 
     assert set(PROGRAM_VITALS) == set(PROGRAMS)
     assert all(v in CATALOGUE for vitals in PROGRAM_VITALS.values() for v in vitals)

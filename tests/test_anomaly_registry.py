@@ -16,21 +16,21 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from rules import RulesConfig, RulesWorker, registry, replay
-from rules.anomaly import (
+from homecare import store
+from homecare.rules import RulesConfig, RulesWorker, registry, replay
+from homecare.rules.anomaly import (
     DETECTORS,
     PROGRAM_VITALS,
     ResidualDetector,
     build_features,
     fit_cohort,
 )
-from rules.anomaly import blob as model_blob
-from rules.kinds.base import PatientContext
-from rules.models import ModelLoader
-from rules.repository import load_context
-from rules.training import TrainingConfig, data_digest, train, without_periods
-from rules.worker import wait_idle
+from homecare.rules.anomaly import blob as model_blob
+from homecare.rules.kinds.base import PatientContext
+from homecare.rules.models import ModelLoader
+from homecare.rules.repository import load_context
+from homecare.rules.training import TrainingConfig, data_digest, train, without_periods
+from homecare.rules.worker import wait_idle
 from tests.anomaly_support import T0, synthetic_patient
 from tests.conftest import enrol, url_with_database
 from tests.registry_support import as_patient, probe_packs, store_readings
@@ -214,7 +214,7 @@ def test_a_refused_personal_model_hands_over_to_the_cohort_model(
     loader = ModelLoader()
     base = load_context(db, patient)
     assert base is not None
-    with caplog.at_level(logging.ERROR, logger="rules.models"):
+    with caplog.at_level(logging.ERROR, logger="homecare.rules.models"):
         ctx = loader.context(db, base)
     assert loader.stats.refused == {reason: 1}
     refusal = [r for r in caplog.records if getattr(r, "model_id", None) == "f" * 16]

@@ -14,13 +14,15 @@ __all__ = ["packs_dir", "world"]
 
 
 def _lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [r for r in caplog.records if r.name == "api.access" and r.getMessage() == "request"]
+    return [
+        r for r in caplog.records if r.name == "homecare.api.access" and r.getMessage() == "request"
+    ]
 
 
 def test_each_request_is_logged_with_its_route_template_and_user(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.access")
+    caplog.set_level(logging.INFO, logger="homecare.api.access")
     patient = world.patients["own"]
     answer = world.get(
         "nurse", f"/api/v1/patients/{patient}/readings", params={"type": "heart_rate"}
@@ -41,7 +43,7 @@ def test_each_request_is_logged_with_its_route_template_and_user(
 def test_refusals_and_unknown_paths_are_logged_without_what_was_sent(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.access")
+    caplog.set_level(logging.INFO, logger="homecare.api.access")
     world.client.post("/api/v1/auth/login", json={"username": "nurse", "password": PASSWORD})
     world.client.cookies.clear()  # the next request is anonymous
     world.client.post("/api/v1/patients", json={"display_name": "Jeanne Tremblay"})

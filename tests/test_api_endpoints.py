@@ -10,10 +10,10 @@ from typing import Any
 
 import yaml
 
-import store
-from analytics.deid import Pseudonymizer
-from rules import load_packs
-from rules.packs import DEFAULT_PACKS, ThresholdRule
+from homecare import store
+from homecare.analytics.deid import Pseudonymizer
+from homecare.rules import load_packs
+from homecare.rules.packs import DEFAULT_PACKS, ThresholdRule
 from tests.api_support import (
     PASSWORD,
     PSEUDONYM_KEY,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 
-import store
+from homecare import store
 from tests.api_support import World, add_readings, open_alert, packs_dir, world
 
 __all__ = ["packs_dir", "world"]

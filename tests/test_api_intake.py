@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import httpx2
 import pytest
 
-from api import create_app
+from homecare.api import create_app
 from tests.api_support import World, api_config, live_server, packs_dir, world
 
 __all__ = ["packs_dir", "world"]

@@ -20,10 +20,10 @@ from typing import Any
 import httpx2
 import pytest
 
-from alerts import AlertsConfig, AlertService
-from api import accounts, create_app
-from api.app import PUBLIC_PATHS
-from broker import credentials as creds
+from homecare.alerts import AlertsConfig, AlertService
+from homecare.api import accounts, create_app
+from homecare.api.app import PUBLIC_PATHS
+from homecare.broker import credentials as creds
 from tests.api_support import World, api_config, live_server, open_alert, shared_world
 from tests.support.dynsec_broker import Broker, dynsec_broker
 

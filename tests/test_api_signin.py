@@ -18,7 +18,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi.testclient import TestClient
 
-from api import hashing
+from homecare.api import hashing
 from tests.api_support import PASSWORD, World, add_user, packs_dir, world
 
 __all__ = ["packs_dir", "world"]
@@ -125,7 +125,7 @@ def test_failures_and_throttling_are_audited_and_logged_without_the_password(
     world: World, caplog: pytest.LogCaptureFixture
 ) -> None:
     secret = "guess-Tr0ub4dor&3"
-    caplog.set_level(logging.WARNING, logger="api.signin")
+    caplog.set_level(logging.WARNING, logger="homecare.api.signin")
     with client_at(world, "203.0.113.5") as attacker:
         for _ in range(3):
             _try(attacker, "nurse", secret)

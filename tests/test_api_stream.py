@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx2
 
-from api import create_app
+from homecare.api import create_app
 from tests.api_support import World, api_config, live_server, open_alert, packs_dir, world
 
 __all__ = ["packs_dir", "world"]

@@ -22,9 +22,9 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from broker.credentials import issue_device_credentials
-from broker.hashing import hash_password, parse_hash
-from ingest import IngestConfig, MqttConfig
+from homecare.broker.credentials import issue_device_credentials
+from homecare.broker.hashing import hash_password, parse_hash
+from homecare.ingest import IngestConfig, MqttConfig
 from tests.support.dynsec_broker import (
     NOT_AUTHORIZED,
     Broker,

@@ -13,8 +13,8 @@ from fractions import Fraction
 
 import pytest
 
-import catalogue
-from catalogue import (
+from homecare import catalogue
+from homecare.catalogue import (
     ACVPU,
     CATALOGUE,
     ESAS_ITEMS,

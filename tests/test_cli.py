@@ -14,7 +14,7 @@ from pathlib import Path
 
 import psycopg
 
-from store.migrate import available_migrations
+from homecare.store.migrate import available_migrations
 from tests.conftest import BASE_URL, url_with_database
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.services import free_port

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
 from tests.conftest import enrol
 from tests.support.cluster import (
     EtcdCluster,

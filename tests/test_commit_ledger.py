@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingest.commit_ledger import CommitLedger
-from ingest.commit_wire import CommitSummary, to_wire
-from ingest.committer import CommitEvent
-from ingest.model import Delivery
+from homecare.ingest.commit_ledger import CommitLedger
+from homecare.ingest.commit_wire import CommitSummary, to_wire
+from homecare.ingest.committer import CommitEvent
+from homecare.ingest.model import Delivery
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 DONE = CommitSummary(1, 0, 0, 1, {})

@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 from playwright.sync_api import ConsoleMessage, sync_playwright
 
-import store
+from homecare import store
 from tests.api_support import add_user
 from tests.browser_support import ARTIFACTS, CHROMIUM, served, sign_in
 from tests.browser_support import finding as _finding

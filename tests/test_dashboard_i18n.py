@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-import catalogue
-from alerts.model import Outcome
-from api.accounts import ROLES
-from api.dashboard import i18n, pages
-from rules import load_packs
+from homecare import catalogue
+from homecare.alerts.model import Outcome
+from homecare.api.accounts import ROLES
+from homecare.api.dashboard import i18n, pages
+from homecare.rules import load_packs
 from tests.api_support import World, world
 from tests.dashboard_support import (
     alert_for,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from alerts.model import OUTCOMES
-from api.dashboard import pages
+from homecare.alerts.model import OUTCOMES
+from homecare.api.dashboard import pages
 from tests.api_support import World, world
 from tests.dashboard_support import (
     alert_for,

@@ -7,9 +7,9 @@ import re
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from api.dashboard import i18n, pages
-from api.dashboard.charts import WINDOWS
-from api.dashboard.static import VENDOR, vendor_missing
+from homecare.api.dashboard import i18n, pages
+from homecare.api.dashboard.charts import WINDOWS
+from homecare.api.dashboard.static import VENDOR, vendor_missing
 from tests.api_support import World, world
 from tests.dashboard_support import (
     chart_data,

@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-import store
-from api.dashboard import i18n, worklist
-from api.dashboard.charts import packs
+from homecare import store
+from homecare.api.dashboard import i18n, worklist
+from homecare.api.dashboard.charts import packs
 from tests.alerts_support import drain
 from tests.api_support import World, world
 from tests.dashboard_support import alert_for, finding, packs_dir, readings, sign_in

@@ -18,7 +18,7 @@ import psycopg
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-import store
+from homecare import store
 from tests.api_support import add_user
 from tests.browser_support import ARTIFACTS, AXE, CHROMIUM, finding, readings, served, sign_in
 from tests.support.pipeline import wait_for

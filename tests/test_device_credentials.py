@@ -20,8 +20,8 @@ import psycopg
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-import store
-from broker.credentials import (
+from homecare import store
+from homecare.broker.credentials import (
     BrokerAccounts,
     BrokerNotConfigured,
     BrokerUnavailable,
@@ -33,8 +33,8 @@ from broker.credentials import (
     revoke_device,
     rotate_device_credentials,
 )
-from broker.dynsec import DynsecAdmin
-from broker.hashing import verify_password
+from homecare.broker.dynsec import DynsecAdmin
+from homecare.broker.hashing import verify_password
 from tests.support.dynsec_broker import (
     ADMIN,
     INGEST,

@@ -17,8 +17,8 @@ import psycopg
 import pytest
 from paho.mqtt.reasoncodes import ReasonCode
 
-from demo.embedded import start_embedded_broker
-from demo.provision import issue_device_passwords
+from homecare.demo.embedded import start_embedded_broker
+from homecare.demo.provision import issue_device_passwords
 from homecare.settings import load_settings
 from homecare.wiring import broker_accounts
 
@@ -89,7 +89,7 @@ def test_amqtt_fallback_warns_that_it_authenticates_nobody(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     with (
-        caplog.at_level(logging.WARNING, logger="demo.embedded"),
+        caplog.at_level(logging.WARNING, logger="homecare.demo.embedded"),
         start_embedded_broker(
             tmp_path / "amqtt", prefer_mosquitto=False, device_auth=True
         ) as broker,

@@ -19,14 +19,14 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from broker.credentials import (
+from homecare import store
+from homecare.broker.credentials import (
     issue_device_credentials,
     revoke_device,
     rotate_device_credentials,
 )
-from broker.hashing import verify_password
-from broker.sync import (
+from homecare.broker.hashing import verify_password
+from homecare.broker.sync import (
     ServiceAccount,
     active_device_hashes,
     reconcile,
@@ -214,7 +214,7 @@ def test_hash_format_is_mosquitto_passwd_s(tmp_path: Path) -> None:
     checked by the rebuild test above)."""
     import subprocess
 
-    from broker.hashing import hash_password, parse_hash
+    from homecare.broker.hashing import hash_password, parse_hash
     from tests.support.services import find_executable
 
     passwd = tmp_path / "passwd"

@@ -16,7 +16,8 @@ def _modules_with_examples() -> list[str]:
         for path in sorted((ROOT / package).rglob("*.py")):
             if ">>> " in path.read_text(encoding="utf-8"):
                 parts = path.relative_to(ROOT).with_suffix("").parts
-                names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+                module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+                names.append(module if package == "homecare" else f"homecare.{module}")
     return names
 
 

@@ -22,7 +22,7 @@ from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from demo.embedded import (
+from homecare.demo.embedded import (
     EmbeddedServiceError,
     free_port,
     start_embedded_broker,

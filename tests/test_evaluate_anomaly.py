@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from evaluation.anomaly import (
+from homecare.evaluation.anomaly import (
     ANOMALY_ONLY,
     BOTH,
     RULES_ONLY,
@@ -15,12 +15,12 @@ from evaluation.anomaly import (
     split_packs,
     training_rows,
 )
-from evaluation.cohorts import EvaluationResult
-from evaluation.plot import plot_operating_points
-from evaluation.report import format_comparison
-from rules import load_packs
-from rules.anomaly import build_features, vitals_for
-from rules.harness import Alert, Group, Labels
+from homecare.evaluation.cohorts import EvaluationResult
+from homecare.evaluation.plot import plot_operating_points
+from homecare.evaluation.report import format_comparison
+from homecare.rules import load_packs
+from homecare.rules.anomaly import build_features, vitals_for
+from homecare.rules.harness import Alert, Group, Labels
 from tests.anomaly_support import T0, synthetic_patient
 
 PROGRAMS = ("heart_failure",)
@@ -116,9 +116,9 @@ def test_rules_and_anomaly_alerts_are_those_of_the_packs_with_the_models() -> No
     whole with the scheduled models."""
     import uuid
 
-    from evaluation.anomaly import AnomalyEvaluation, CohortPool
-    from evaluation.cohorts import StoredPatient
-    from rules import PatientContext, evaluate_patient
+    from homecare.evaluation.anomaly import AnomalyEvaluation, CohortPool
+    from homecare.evaluation.cohorts import StoredPatient
+    from homecare.rules import PatientContext, evaluate_patient
 
     readings = synthetic_patient(21, seed=8) + synthetic_patient(
         21, seed=9, moves={"heart_rate": 20, "spo2": -4, "body_weight": 2}, over_days=6,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from evaluation.cohorts import (
+from homecare.evaluation.cohorts import (
     ORACLE,
     VISIBLE,
     _oracle,
@@ -13,11 +13,11 @@ from evaluation.cohorts import (
     baseline_packs,
     evaluate_cohort,
 )
-from evaluation.report import format_report
-from ingest import Reading
-from rules import load_packs
-from rules.harness import Episode, Labels
-from rules.packs import News2Rule, ThresholdRule
+from homecare.evaluation.report import format_report
+from homecare.ingest import Reading
+from homecare.rules import load_packs
+from homecare.rules.harness import Episode, Labels
+from homecare.rules.packs import News2Rule, ThresholdRule
 from tests.conftest import BASE_URL
 
 

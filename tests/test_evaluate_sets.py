@@ -6,12 +6,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
-from devices.sim.variants import VARIANTS
-from evaluation.cohort_cache import cached_cohort
-from evaluation.cohorts import StoredCohort, StoredPatient, score_cohort, store_cohort
-from evaluation.report import format_sets
-from evaluation.sets import EVALUATION_SETS, HELD_OUT, TUNING
-from rules.harness import Alert, Group, Labels
+from homecare.devices.sim.variants import VARIANTS
+from homecare.evaluation.cohort_cache import cached_cohort
+from homecare.evaluation.cohorts import StoredCohort, StoredPatient, score_cohort, store_cohort
+from homecare.evaluation.report import format_sets
+from homecare.evaluation.sets import EVALUATION_SETS, HELD_OUT, TUNING
+from homecare.rules.harness import Alert, Group, Labels
 from tests.conftest import BASE_URL
 from tests.test_evaluate_tuning import homecare_evaluate, refused_in_one_line
 

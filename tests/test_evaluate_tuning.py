@@ -14,12 +14,12 @@ from pathlib import Path
 
 import yaml
 
-from evaluation.cohort_cache import cached_cohort, code_digest
-from evaluation.cohorts import StoredCohort, score_cohort, store_cohort
-from evaluation.report import format_summary
-from rules import load_packs
-from rules.harness import Group
-from rules.packs import DEFAULT_PACKS
+from homecare.evaluation.cohort_cache import cached_cohort, code_digest
+from homecare.evaluation.cohorts import StoredCohort, score_cohort, store_cohort
+from homecare.evaluation.report import format_summary
+from homecare.rules import load_packs
+from homecare.rules.harness import Group
+from homecare.rules.packs import DEFAULT_PACKS
 from tests.conftest import BASE_URL
 
 END = datetime(2026, 6, 1, tzinfo=UTC)

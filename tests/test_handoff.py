@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
-from ingest.handoff import Handoff
+from homecare.ingest.handoff import Handoff
 
 
 def test_items_come_out_in_order_in_batches_of_at_most_max_items() -> None:

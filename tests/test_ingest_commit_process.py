@@ -16,10 +16,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from ingest import Delivery, ParseLimits
-from ingest.commit_process import CommitProcess
-from ingest.commit_wire import CommitSummary
-from ingest.committer import CommitEvent, Stopping
+from homecare.ingest import Delivery, ParseLimits
+from homecare.ingest.commit_process import CommitProcess
+from homecare.ingest.commit_wire import CommitSummary
+from homecare.ingest.committer import CommitEvent, Stopping
 from tests.conftest import enrol
 from tests.support.services import free_port
 

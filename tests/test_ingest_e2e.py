@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from devices import (
+from homecare import store
+from homecare.devices import (
     MALFORMED_KINDS,
     BrokerAddress,
     DeviceMessage,

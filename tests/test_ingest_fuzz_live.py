@@ -15,8 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from devices import BrokerAddress, DevicePublisher, Outgoing
-from ingest import Delivery, ParsedMessage, ParseLimits, QuarantineBudget, parse_message
+from homecare.devices import BrokerAddress, DevicePublisher, Outgoing
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, QuarantineBudget, parse_message
 from tests.conftest import enrol
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (

@@ -31,16 +31,34 @@ def _python_files() -> list[Path]:
     return [ROOT / name for name in out if "node_modules/" not in name]
 
 
-def _imports(path: Path) -> set[str]:
-    """_imports: the top-level packages a module imports, anywhere in it (deferred imports in
-    functions and TYPE_CHECKING blocks count: they are dependencies all the same)."""
+def _package_of(module: str) -> str:
+    """_package_of names the directory a module lives in: ``homecare.rules.base`` is in
+    ``rules``, ``homecare.settings`` in the wiring, ``homecare``."""
+    parts = module.split(".")
+    if parts[0] == "homecare" and len(parts) > 1 and parts[1] in PACKAGES:
+        return parts[1]
+    return parts[0]
+
+
+def _imported_modules(path: Path) -> set[str]:
+    """_imported_modules: every absolute module name a file imports, anywhere in it (deferred
+    imports in functions and TYPE_CHECKING blocks count: they are dependencies all the same);
+    ``from homecare import rules`` imports ``homecare.rules``."""
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
-            found.update(alias.name.split(".")[0] for alias in node.names)
+            found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-            found.add(node.module.split(".")[0])
-    return found & set(PACKAGES)
+            if node.module == "homecare":
+                found.update(f"homecare.{alias.name}" for alias in node.names)
+            else:
+                found.add(node.module)
+    return found
+
+
+def _imports(path: Path) -> set[str]:
+    """_imports: the top-level directories whose code a module imports."""
+    return {_package_of(module) for module in _imported_modules(path)} & set(PACKAGES)
 
 
 def _graph() -> dict[str, dict[str, list[str]]]:
@@ -53,6 +71,25 @@ def _graph() -> dict[str, dict[str, list[str]]]:
         for imported in _imports(path) - {package}:
             graph[package][imported].append(str(path.relative_to(ROOT)))
     return graph
+
+
+def test_the_stages_are_imported_only_under_the_one_import_name() -> None:
+    # The wheel installs only ``homecare``: a bare ``import rules`` works in a checkout (the
+    # repository root is on the path) and nowhere else, and would load a second copy of the
+    # module beside ``homecare.rules``.
+    bare = sorted(
+        f"{path.relative_to(ROOT)}: {module}"
+        for path in _python_files()
+        for module in _imported_modules(path)
+        if module.split(".")[0] in set(PACKAGES) - {"homecare"}
+    )
+    assert not bare, "import these as homecare.<stage>:\n" + "\n".join(bare)
+
+
+def test_every_stage_is_linked_into_the_package() -> None:
+    links = {p: ROOT / "homecare" / p for p in PACKAGES if p != "homecare"}
+    wrong = [p for p, link in links.items() if link.resolve() != (ROOT / p).resolve()]
+    assert not wrong, f"homecare/<stage> must link to the top-level directory: {wrong}"
 
 
 def test_no_package_but_the_entry_point_imports_the_wiring() -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from store.migrate import available_migrations
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.store.migrate import available_migrations
 from tests.conftest import enrol
 
 AGGREGATE_CHECK = """

@@ -11,8 +11,8 @@ from pathlib import Path
 import bcrypt
 import pytest
 
-from broker.dynsec import BrokerNotConfigured, BrokerRefused, BrokerUnavailable
-from broker.nats_accounts import NatsAccountsAdmin, ingest_permissions
+from homecare.broker.dynsec import BrokerNotConfigured, BrokerRefused, BrokerUnavailable
+from homecare.broker.nats_accounts import NatsAccountsAdmin, ingest_permissions
 from tests.support.cluster import DEPLOY_NATS
 from tests.support.services import find_executable
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-import rules.news2 as news2
-from rules.news2 import (
+from homecare.rules import news2
+from homecare.rules.news2 import (
     PARAMETERS,
     Observations,
     clinical_risk,

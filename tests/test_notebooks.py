@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 from conftest import BASE_URL, url_with_database
 
-import analytics
-import store
-from demo.seed import SeedConfig, SeedReport, seed_database
-from evaluation.cohorts import evaluate_cohort
+from homecare import analytics, store
 from homecare.cli import main
+from homecare.demo.seed import SeedConfig, SeedReport, seed_database
+from homecare.evaluation.cohorts import evaluate_cohort
 from homecare.notebooks import LABELS_ENV, discover, run_notebooks
 
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"

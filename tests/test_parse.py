@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest import (
+from homecare.ingest import (
     Delivery,
     ParsedMessage,
     ParseLimits,

@@ -15,9 +15,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import catalogue
-from ingest import Delivery, ParsedMessage, ParseLimits, RejectedMessage, parse_message
-from ingest.event_time import MAX_OFFSET
+from homecare import catalogue
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, RejectedMessage, parse_message
+from homecare.ingest.event_time import MAX_OFFSET
 
 NOW = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 LIMITS = ParseLimits()

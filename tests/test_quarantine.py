@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from ingest import Delivery, ParseLimits, QuarantineBudget, parse_message, write_batch
+from homecare.ingest import Delivery, ParseLimits, QuarantineBudget, parse_message, write_batch
 from tests.conftest import enrol
 
 NOW = datetime.now(UTC).replace(microsecond=0)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-import store
-from devices import BrokerAddress, DevicePublisher, PublishReport, TrafficPlan, generate
+from homecare import store
+from homecare.devices import BrokerAddress, DevicePublisher, PublishReport, TrafficPlan, generate
 from tests.conftest import enrol
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (

@@ -13,11 +13,11 @@ from datetime import timedelta
 
 import pytest
 
-from rules.anomaly import DirectedDetector, build_features, fit_cohort
-from rules.evaluate import PatientContext, evaluate_patient
-from rules.kinds.base import ModelVersion
-from rules.model import Finding
-from rules.packs import Pack, PackSet
+from homecare.rules.anomaly import DirectedDetector, build_features, fit_cohort
+from homecare.rules.evaluate import PatientContext, evaluate_patient
+from homecare.rules.kinds.base import ModelVersion
+from homecare.rules.model import Finding
+from homecare.rules.packs import Pack, PackSet
 from tests.anomaly_support import PATIENT, T0, USUAL, synthetic_patient
 
 VITALS = tuple(USUAL)

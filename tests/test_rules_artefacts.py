@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Reading
-from rules.evaluate import PatientContext, evaluate_patient, history_needed
-from rules.model import Finding
-from rules.packs import ArtefactRule, PackError, PackSet, load_packs
+from homecare.ingest import Reading
+from homecare.rules.evaluate import PatientContext, evaluate_patient, history_needed
+from homecare.rules.model import Finding
+from homecare.rules.packs import ArtefactRule, PackError, PackSet, load_packs
 
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Reading
-from rules.evaluate import PatientContext, evaluate_patient
-from rules.packs import PackSet, load_packs
+from homecare.ingest import Reading
+from homecare.rules.evaluate import PatientContext, evaluate_patient
+from homecare.rules.packs import PackSet, load_packs
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PATIENT = uuid.uuid4()
@@ -327,7 +327,7 @@ def test_any_starting_point_gives_the_same_verdicts(packs: PackSet, seed: int) -
     first = run(packs, readings, start=start, until=middle - timedelta(microseconds=1))
     state = {rule_id: found_state == "active" for rule_id, found_state, _ in first}
     # Only what a live worker would load: history_needed before the new start.
-    from rules.evaluate import history_needed
+    from homecare.rules.evaluate import history_needed
 
     window = [r for r in readings if r.time >= middle - history_needed(packs, ("heart_failure",))]
     second = run(packs, window, start=middle, until=until, initial=state)

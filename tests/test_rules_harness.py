@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from rules.harness import (
+from homecare.rules.harness import (
     Alert,
     Episode,
     Group,

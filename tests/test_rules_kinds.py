@@ -21,14 +21,14 @@ from typing import Any, get_args
 import pytest
 import yaml
 
-import catalogue
-from ingest import Reading
-from rules.anomaly import DirectedDetector, build_features, fit_cohort
-from rules.evaluate import PatientContext, evaluate_patient, history_needed, verdicts
-from rules.kinds import KINDS
-from rules.kinds.base import ModelVersion
-from rules.model import Finding
-from rules.packs import Pack, PackSet, Rule, load_packs
+from homecare import catalogue
+from homecare.ingest import Reading
+from homecare.rules.anomaly import DirectedDetector, build_features, fit_cohort
+from homecare.rules.evaluate import PatientContext, evaluate_patient, history_needed, verdicts
+from homecare.rules.kinds import KINDS
+from homecare.rules.kinds.base import ModelVersion
+from homecare.rules.model import Finding
+from homecare.rules.packs import Pack, PackSet, Rule, load_packs
 
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
 BEGIN, END = T0 - timedelta(days=40), T0 + timedelta(days=20)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-import catalogue
-from rules.packs import CombinationRule, PackError, load_packs, parse_duration
+from homecare import catalogue
+from homecare.rules.packs import CombinationRule, PackError, load_packs, parse_duration
 
 GOOD_RULE = """
   - id: {pack}.hr_high

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from ingest import Reading
-from rules.evaluate import PatientContext, evaluate_patient, history_needed
-from rules.packs import PackError, PackSet, load_packs
+from homecare.ingest import Reading
+from homecare.rules.evaluate import PatientContext, evaluate_patient, history_needed
+from homecare.rules.packs import PackError, PackSet, load_packs
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 PATIENT = uuid.uuid4()

@@ -16,11 +16,11 @@ from typing import Any
 
 import psycopg
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker, load_packs, replay
-from rules.repository import set_override
-from rules.worker import wait_idle
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules import RulesConfig, RulesWorker, load_packs, replay
+from homecare.rules.repository import set_override
+from homecare.rules.worker import wait_idle
 from tests.conftest import enrol
 
 T0 = datetime(2026, 10, 1, 7, 0, tzinfo=UTC)

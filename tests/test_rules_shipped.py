@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ingest import Reading
-from rules.evaluate import PatientContext, evaluate_patient
-from rules.packs import load_packs
+from homecare.ingest import Reading
+from homecare.rules.evaluate import PatientContext, evaluate_patient
+from homecare.rules.packs import load_packs
 
 T0 = datetime(2026, 9, 1, 8, 0, tzinfo=UTC)
 DAY = timedelta(days=1)

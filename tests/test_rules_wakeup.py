@@ -16,10 +16,10 @@ from typing import Any
 
 import psycopg
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from rules import RulesConfig, RulesWorker
-from rules.worker import WAKEUP_CHANNEL
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.rules import RulesConfig, RulesWorker
+from homecare.rules.worker import WAKEUP_CHANNEL
 from tests.conftest import enrol
 from tests.support.pipeline import wait_for
 

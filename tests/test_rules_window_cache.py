@@ -14,11 +14,11 @@ from typing import Any
 
 import psycopg
 
-from ingest import Reading
-from rules import RulesWorker
-from rules.repository import load_readings
-from rules.window_cache import WindowCache
-from rules.worker import wait_idle
+from homecare.ingest import Reading
+from homecare.rules import RulesWorker
+from homecare.rules.repository import load_readings
+from homecare.rules.window_cache import WindowCache
+from homecare.rules.worker import wait_idle
 from tests.conftest import enrol
 from tests.test_rules_pipeline import T0, feed, findings, hf_days, store_day, worker
 

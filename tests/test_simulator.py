@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-import catalogue
-import devices.sim
-from devices.sim import (
+import homecare.devices.sim
+from homecare import catalogue
+from homecare.cli import main
+from homecare.devices.sim import (
     LABELS_SCHEMA,
     FaultRates,
     SimConfig,
@@ -25,9 +26,8 @@ from devices.sim import (
     live_window,
     write_messages,
 )
-from devices.sim.clock import DAY_MS, HOUR_MS
-from homecare.cli import main
-from ingest import Delivery, ParsedMessage, ParseLimits, parse_message
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, parse_message
 from tests.support.simulated import END, generate, ms
 
 LIMITS = ParseLimits()
@@ -42,7 +42,7 @@ def digest(config: SimConfig) -> tuple[str, str]:
 
 
 def test_the_public_surface_is_what_it_should_be() -> None:
-    assert sorted(devices.sim.__all__) == sorted(
+    assert sorted(homecare.devices.sim.__all__) == sorted(
         [
             "EPISODE_KINDS",
             "LABELS_SCHEMA",
@@ -61,7 +61,7 @@ def test_the_public_surface_is_what_it_should_be() -> None:
             "write_messages",
         ]
     )
-    assert set(devices.sim.EPISODE_KINDS) == {
+    assert set(homecare.devices.sim.EPISODE_KINDS) == {
         "hf_decompensation",
         "copd_exacerbation",
         "infection",
@@ -389,7 +389,7 @@ def test_paced_publishing_never_runs_ahead_of_the_clock() -> None:
     import time
     from datetime import UTC, datetime
 
-    from devices.sim import paced
+    from homecare.devices.sim import paced
 
     now = datetime.now(UTC)
     start, end = live_window(1, 432_000, now)  # a simulated day in 0.2 s

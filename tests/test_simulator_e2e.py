@@ -16,8 +16,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from devices.sim import SimConfig, Simulation
-from ingest import Delivery, ParsedMessage, ParseLimits, parse_message
+from homecare.devices.sim import SimConfig, Simulation
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, parse_message
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import (
     INGEST_PASSWORD,

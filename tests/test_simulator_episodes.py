@@ -15,8 +15,8 @@ from collections.abc import Callable
 
 import pytest
 
-from devices.sim import FaultRates, SimConfig
-from devices.sim.clock import DAY_MS, HOUR_MS
+from homecare.devices.sim import FaultRates, SimConfig
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS
 from tests.support.simulated import END, Cohort, generate, ms
 
 _COHORTS: dict[tuple[str, ...], Cohort] = {}

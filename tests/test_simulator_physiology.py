@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from devices.sim import FaultRates, SimConfig
-from devices.sim.clock import DAY_MS
+from homecare.devices.sim import FaultRates, SimConfig
+from homecare.devices.sim.clock import DAY_MS
 from tests.support.simulated import END, Cohort, generate, ms
 
 ZONE = ZoneInfo("America/Toronto")

@@ -13,9 +13,9 @@ from functools import cache
 
 import pytest
 
-from devices.sim import SimConfig, Simulation, write_messages
-from devices.sim.clock import DAY_MS, HOUR_MS
-from devices.sim.variants import VARIANTS
+from homecare.devices.sim import SimConfig, Simulation, write_messages
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS
+from homecare.devices.sim.variants import VARIANTS
 from tests.support.simulated import END, Cohort, generate, ms
 
 

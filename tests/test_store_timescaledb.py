@@ -16,9 +16,9 @@ from typing import Any
 import psycopg
 import pytest
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
-from store.migrate import available_migrations
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare.store.migrate import available_migrations
 from tests.conftest import enrol
 from tests.support.timescaledb import ensure_node_packages, start_timescaledb_engine
 from tests.test_migrations import AGGREGATE_CHECK, RAW_CHECK, seed_readings

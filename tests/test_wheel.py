@@ -43,7 +43,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         check=True,
     ).stdout.split(b"\0")
     for name in filter(None, (f.decode() for f in files)):
-        if (ROOT / name).is_file():
+        if (ROOT / name).is_symlink():  # homecare/<stage> -> ../<stage>: the package's links
+            (source / name).parent.mkdir(parents=True, exist_ok=True)
+            (source / name).symlink_to(os.readlink(ROOT / name))
+        elif (ROOT / name).is_file():
             (source / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(ROOT / name, source / name)
     subprocess.run(
@@ -86,13 +89,28 @@ def clean_env(**extra: str) -> dict[str, str]:
 def test_the_wheel_imports_its_own_files(installed: Path, empty_dir: Path) -> None:
     shown = subprocess.run(
         [str(installed / "python"), "-c",
-         "import rules, store, api.dashboard.static as s; print(rules.__file__);"
+         "from homecare import rules, store; import homecare.api.dashboard.static as s;"
+         " print(rules.__file__);"
          " print(store.__file__); print(s.vendor_missing())"],
         cwd=empty_dir, env=clean_env(), capture_output=True, text=True, check=True,
     ).stdout.splitlines()  # fmt: skip
     venv = str(installed.parent)
     assert shown[0].startswith(venv) and shown[1].startswith(venv), shown
     assert shown[2] == "[]"
+
+
+def test_the_wheel_installs_one_import_name(installed: Path) -> None:
+    # Generic names (`rules`, `api`, `catalogue`) belong to other distributions too: installing
+    # both in one environment would break one of them.
+    purelib = next((installed.parent / "lib").glob("python*/site-packages"))
+    [dist_info] = purelib.glob("homecare_rpm-*.dist-info")
+    top = {
+        line.split(",")[0].split("/")[0] for line in (dist_info / "RECORD").read_text().splitlines()
+    }
+    # Scripts are recorded relative to site-packages (``../../../bin/homecare``).
+    shipped = {t for t in top if not t.endswith(".dist-info") and t not in ("..", "__pycache__")}
+    assert shipped == {"homecare"}
+    assert (purelib / "homecare" / "rules" / "packs").is_dir()
 
 
 @pytest.fixture

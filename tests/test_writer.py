@@ -8,8 +8,8 @@ from typing import Any
 
 import psycopg
 
-import store
-from ingest import Delivery, ParseLimits, parse_message, write_batch
+from homecare import store
+from homecare.ingest import Delivery, ParseLimits, parse_message, write_batch
 from tests.conftest import enrol
 
 NOW = datetime.now(UTC).replace(microsecond=0)

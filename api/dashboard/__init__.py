@@ -13,7 +13,7 @@ Public surface: ``router`` (included by ``api.app.create_app``).
 
 from fastapi import APIRouter
 
-from api.dashboard import account, actions, pages, static
+from homecare.api.dashboard import account, actions, pages, static
 
 __all__ = ["router"]
 

@@ -12,12 +12,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from api import audit
-from api.accounts import revoke_token
-from api.auth import SESSION_COOKIE, Config
-from api.dashboard import queries
-from api.dashboard.i18n import LOCALES, pick_locale
-from api.dashboard.web import (
+from homecare.api import audit
+from homecare.api.accounts import revoke_token
+from homecare.api.auth import SESSION_COOKIE, Config
+from homecare.api.dashboard import queries
+from homecare.api.dashboard.i18n import LOCALES, pick_locale
+from homecare.api.dashboard.web import (
     LANG_COOKIE,
     Page,
     forbidden_post,
@@ -27,10 +27,10 @@ from api.dashboard.web import (
     safe_next,
     session_principal,
 )
-from api.db import Conn
-from api.errors import TooManyRequests, Unauthorized
-from api.routes.auth import client_address, set_session_cookie
-from api.signin import sign_in
+from homecare.api.db import Conn
+from homecare.api.errors import TooManyRequests, Unauthorized
+from homecare.api.routes.auth import client_address, set_session_cookie
+from homecare.api.signin import sign_in
 
 __all__ = ["router"]
 

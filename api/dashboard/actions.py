@@ -19,12 +19,12 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
-from alerts import OUTCOMES, AlertNotFound, AlertService, InvalidTransition
-from api import audit
-from api.accounts import Principal
-from api.auth import Config
-from api.dashboard import queries
-from api.dashboard.web import (
+from homecare.alerts import OUTCOMES, AlertNotFound, AlertService, InvalidTransition
+from homecare.api import audit
+from homecare.api.accounts import Principal
+from homecare.api.auth import Config
+from homecare.api.dashboard import queries
+from homecare.api.dashboard.web import (
     Page,
     forbidden_post,
     gate,
@@ -34,9 +34,9 @@ from api.dashboard.web import (
     safe_next,
     session_principal,
 )
-from api.db import Conn
-from api.queries import alerts as alert_queries
-from api.scope import patient_teams
+from homecare.api.db import Conn
+from homecare.api.queries import alerts as alert_queries
+from homecare.api.scope import patient_teams
 
 __all__ = ["OUTCOME_ORDER", "SILENCE_HOURS", "router"]
 

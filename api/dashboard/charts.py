@@ -38,10 +38,10 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-import catalogue
-from api.dashboard.series import hourly
-from rules import Observations, PackError, PackSet, load_packs, score_news2
-from rules.packs import CombinationRule, News2Rule, ThresholdRule
+from homecare import catalogue
+from homecare.api.dashboard.series import hourly
+from homecare.rules import Observations, PackError, PackSet, load_packs, score_news2
+from homecare.rules.packs import CombinationRule, News2Rule, ThresholdRule
 
 __all__ = ["NEWS2_TYPES", "WINDOWS", "News2Point", "Series", "Threshold", "news2", "vitals"]
 

@@ -40,7 +40,7 @@ from babel import Locale
 from babel.dates import format_datetime, format_timedelta, get_timezone_name
 from babel.numbers import format_decimal
 
-import catalogue as catalogue_of_types
+from homecare import catalogue as catalogue_of_types
 
 __all__ = [
     "CATALOGUE_DIR",

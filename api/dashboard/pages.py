@@ -25,15 +25,15 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from api import audit
-from api.accounts import Principal
-from api.auth import Config
-from api.dashboard import charts, queries, worklist
-from api.dashboard.actions import OUTCOME_ORDER, SILENCE_HOURS
-from api.dashboard.web import Page, gate, not_found, render, session_principal
-from api.db import Conn
-from api.queries import alerts as alert_queries
-from api.scope import patient_teams
+from homecare.api import audit
+from homecare.api.accounts import Principal
+from homecare.api.auth import Config
+from homecare.api.dashboard import charts, queries, worklist
+from homecare.api.dashboard.actions import OUTCOME_ORDER, SILENCE_HOURS
+from homecare.api.dashboard.web import Page, gate, not_found, render, session_principal
+from homecare.api.db import Conn
+from homecare.api.queries import alerts as alert_queries
+from homecare.api.scope import patient_teams
 
 __all__ = ["router"]
 

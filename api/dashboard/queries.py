@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 
-from alerts import Alert
-from alerts.repository import ALERT_COLUMNS
+from homecare.alerts import Alert
+from homecare.alerts.repository import ALERT_COLUMNS
 
 __all__ = [
     "NoteRow",

@@ -35,13 +35,13 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from api.accounts import Principal
-from api.auth import SESSION_COOKIE, authenticate, same_origin
-from api.config import ApiConfig
-from api.dashboard.charts import packs
-from api.dashboard.i18n import Translator, pick_locale, zone
-from api.errors import Unauthorized
-from rules import PackError
+from homecare.api.accounts import Principal
+from homecare.api.auth import SESSION_COOKIE, authenticate, same_origin
+from homecare.api.config import ApiConfig
+from homecare.api.dashboard.charts import packs
+from homecare.api.dashboard.i18n import Translator, pick_locale, zone
+from homecare.api.errors import Unauthorized
+from homecare.rules import PackError
 
 __all__ = [
     "LANG_COOKIE",

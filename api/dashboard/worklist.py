@@ -33,13 +33,13 @@ from zoneinfo import ZoneInfo
 
 import psycopg
 
-import catalogue
-from alerts import Alert
-from alerts.model import SEVERITY_RANK
-from alerts.repository import ALERT_COLUMNS
-from api.dashboard.queries import PatientRow
-from api.dashboard.series import hourly
-from rules import PackSet
+from homecare import catalogue
+from homecare.alerts import Alert
+from homecare.alerts.model import SEVERITY_RANK
+from homecare.alerts.repository import ALERT_COLUMNS
+from homecare.api.dashboard.queries import PatientRow
+from homecare.api.dashboard.series import hourly
+from homecare.rules import PackSet
 
 __all__ = ["CHANGE", "KEY_VITALS", "Entry", "Spark", "Vital", "entries", "entry"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import psycopg
 
-from alerts import Alert
-from api.queries.row import Row
+from homecare.alerts import Alert
+from homecare.api.queries.row import Row
 
 __all__ = [
     "EventRow",

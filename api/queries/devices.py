@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from api.queries.row import Row
+from homecare.api.queries.row import Row
 
 __all__ = ["AssignmentRow", "DeviceRow", "assignments", "get_device", "list_devices"]
 

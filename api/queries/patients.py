@@ -8,7 +8,7 @@ from typing import Any
 
 import psycopg
 
-from api.queries.row import Row
+from homecare.api.queries.row import Row
 
 __all__ = ["PatientRow", "care_team_exists", "get_patient", "list_patients", "update_patient"]
 

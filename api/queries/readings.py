@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from api.queries.row import Row
+from homecare.api.queries.row import Row
 
 __all__ = ["BucketRow", "RawRow", "bucketed", "raw"]
 

@@ -23,18 +23,18 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from alerts import Alert, AlertService, sse
-from api import audit
-from api.accounts import Principal, principal_for_token
-from api.auth import SESSION_COOKIE, Clinician, Config
-from api.config import ApiConfig
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, NotFound
-from api.live import LiveHub
-from api.pagination import Page, PageParams, page
-from api.queries import alerts as q
-from api.scope import patient_teams
-from rules.model import Severity
+from homecare.alerts import Alert, AlertService, sse
+from homecare.api import audit
+from homecare.api.accounts import Principal, principal_for_token
+from homecare.api.auth import SESSION_COOKIE, Clinician, Config
+from homecare.api.config import ApiConfig
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, NotFound
+from homecare.api.live import LiveHub
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries import alerts as q
+from homecare.api.scope import patient_teams
+from homecare.rules.model import Severity
 
 log = logging.getLogger(__name__)
 

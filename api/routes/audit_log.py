@@ -8,11 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
-from api import audit
-from api.auth import Admin
-from api.db import Conn
-from api.errors import ERROR_RESPONSES
-from api.pagination import Page, PageParams, page
+from homecare.api import audit
+from homecare.api.auth import Admin
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES
+from homecare.api.pagination import Page, PageParams, page
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=ERROR_RESPONSES)
 

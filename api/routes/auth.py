@@ -10,12 +10,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from fastapi import APIRouter, Body, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import accounts, audit
-from api.auth import SESSION_COOKIE, Config, CurrentPrincipal
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, BadRequest, ErrorOut
-from api.signin import sign_in
-from api.vocab import Locale
+from homecare.api import accounts, audit
+from homecare.api.auth import SESSION_COOKIE, Config, CurrentPrincipal
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, BadRequest, ErrorOut
+from homecare.api.signin import sign_in
+from homecare.api.vocab import Locale
 
 router = APIRouter(prefix="/auth", tags=["auth"], responses=ERROR_RESPONSES)
 

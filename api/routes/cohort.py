@@ -21,16 +21,16 @@ from fastapi import APIRouter, Depends
 from psycopg import sql
 from pydantic import AwareDatetime, BaseModel
 
-import catalogue
-from analytics.deid import age_band, age_on
-from api import audit
-from api.auth import Analyst, Config
-from api.config import ApiConfig
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, ApiError
-from api.pagination import Page, PageParams, page
-from api.queries.readings import VIEWS
-from api.vocab import Bucket, Program, check_type
+from homecare import catalogue
+from homecare.analytics.deid import age_band, age_on
+from homecare.api import audit
+from homecare.api.auth import Analyst, Config
+from homecare.api.config import ApiConfig
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, ApiError
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries.readings import VIEWS
+from homecare.api.vocab import Bucket, Program, check_type
 
 _DOMAIN = b"homecare/patient/v1:"  # analytics.deid's domain separation, byte for byte
 _PSEUDONYM = (

@@ -17,14 +17,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-import store
-from api import audit
-from api.auth import Admin, Config
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, ApiError, BadRequest, Conflict, NotFound
-from api.pagination import Page, PageParams, page
-from api.queries import devices as q
-from broker import credentials as creds
+from homecare import store
+from homecare.api import audit
+from homecare.api.auth import Admin, Config
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, ApiError, BadRequest, Conflict, NotFound
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries import devices as q
+from homecare.broker import credentials as creds
 
 router = APIRouter(prefix="/devices", tags=["devices"], responses=ERROR_RESPONSES)
 

@@ -31,14 +31,14 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-import catalogue
-from api import audit
-from api.auth import Clinician
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, BadRequest
-from api.pagination import MAX_LIMIT, PageParams, page
-from api.queries import readings as q
-from api.scope import check_patient
+from homecare import catalogue
+from homecare.api import audit
+from homecare.api.auth import Clinician
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, BadRequest
+from homecare.api.pagination import MAX_LIMIT, PageParams, page
+from homecare.api.queries import readings as q
+from homecare.api.scope import check_patient
 
 router = APIRouter(prefix="/fhir", tags=["fhir"], responses=ERROR_RESPONSES)
 

@@ -23,14 +23,14 @@ from fastapi import APIRouter, Depends
 from fastapi import Path as PathParam
 from pydantic import BaseModel, ConfigDict, Field
 
-from api import audit
-from api.accounts import Principal
-from api.auth import Admin, Config, require_role
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, ApiError, BadRequest, NotFound
-from api.pagination import Page, PageParams, page
-from rules import PackError, load_packs
-from rules.packs import Pack
+from homecare.api import audit
+from homecare.api.accounts import Principal
+from homecare.api.auth import Admin, Config, require_role
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, ApiError, BadRequest, NotFound
+from homecare.api.pagination import Page, PageParams, page
+from homecare.rules import PackError, load_packs
+from homecare.rules.packs import Pack
 
 router = APIRouter(prefix="/packs", tags=["packs"], responses=ERROR_RESPONSES)
 

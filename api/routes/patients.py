@@ -21,19 +21,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-import store
-from api import audit
-from api.accounts import Principal
-from api.auth import Admin, Clinician, Config, require_role
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, BadRequest, Forbidden, NotFound
-from api.pagination import Page, PageParams, page
-from api.queries import patients as q
-from api.scope import check_patient, patient_teams
-from api.vocab import Program
-from rules import load_packs
-from rules.packs import ThresholdRule
-from rules.repository import set_override
+from homecare import store
+from homecare.api import audit
+from homecare.api.accounts import Principal
+from homecare.api.auth import Admin, Clinician, Config, require_role
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, BadRequest, Forbidden, NotFound
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries import patients as q
+from homecare.api.scope import check_patient, patient_teams
+from homecare.api.vocab import Program
+from homecare.rules import load_packs
+from homecare.rules.packs import ThresholdRule
+from homecare.rules.repository import set_override
 
 router = APIRouter(prefix="/patients", tags=["patients"], responses=ERROR_RESPONSES)
 

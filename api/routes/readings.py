@@ -17,15 +17,15 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query
 from pydantic import AwareDatetime, BaseModel
 
-import catalogue
-from api import audit
-from api.auth import Clinician
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, BadRequest
-from api.pagination import Page, PageParams, page
-from api.queries import readings as q
-from api.scope import check_patient
-from api.vocab import Bucket, check_type
+from homecare import catalogue
+from homecare.api import audit
+from homecare.api.auth import Clinician
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, BadRequest
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries import readings as q
+from homecare.api.scope import check_patient
+from homecare.api.vocab import Bucket, check_type
 
 router = APIRouter(prefix="/patients", tags=["readings"], responses=ERROR_RESPONSES)
 

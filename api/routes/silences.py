@@ -15,14 +15,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from alerts import AlertService
-from api import audit
-from api.auth import Clinician, Config
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, NotFound
-from api.pagination import Page, PageParams, page
-from api.queries import alerts as q
-from api.scope import check_patient, patient_teams
+from homecare.alerts import AlertService
+from homecare.api import audit
+from homecare.api.auth import Clinician, Config
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, NotFound
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.queries import alerts as q
+from homecare.api.scope import check_patient, patient_teams
 
 router = APIRouter(prefix="/silences", tags=["alerts"], responses=ERROR_RESPONSES)
 

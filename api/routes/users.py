@@ -17,13 +17,13 @@ import psycopg
 from fastapi import APIRouter, Depends, Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from api import accounts, audit
-from api.auth import Admin, Config
-from api.db import Conn
-from api.errors import ERROR_RESPONSES, Conflict, NotFound
-from api.hashing import MIN_PASSWORD_LENGTH, hash_password
-from api.pagination import Page, PageParams, page
-from api.vocab import Locale
+from homecare.api import accounts, audit
+from homecare.api.auth import Admin, Config
+from homecare.api.db import Conn
+from homecare.api.errors import ERROR_RESPONSES, Conflict, NotFound
+from homecare.api.hashing import MIN_PASSWORD_LENGTH, hash_password
+from homecare.api.pagination import Page, PageParams, page
+from homecare.api.vocab import Locale
 
 router = APIRouter(tags=["users"], responses=ERROR_RESPONSES)
 

@@ -10,9 +10,14 @@ Every start function returns an :class:`EmbeddedService` (also a context manager
 :class:`EmbeddedServiceError` with a one-line reason when the service does not come up.
 """
 
-from demo.embedded.broker import start_embedded_broker
-from demo.embedded.postgres import start_embedded_postgres
-from demo.embedded.service import EmbeddedService, EmbeddedServiceError, free_port, wait_for_port
+from homecare.demo.embedded.broker import start_embedded_broker
+from homecare.demo.embedded.postgres import start_embedded_postgres
+from homecare.demo.embedded.service import (
+    EmbeddedService,
+    EmbeddedServiceError,
+    free_port,
+    wait_for_port,
+)
 
 __all__ = [
     "EmbeddedService",

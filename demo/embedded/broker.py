@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from urllib.parse import quote
 
-from demo.embedded.service import (
+from homecare.demo.embedded.service import (
     HOST,
     EmbeddedService,
     EmbeddedServiceError,
@@ -85,7 +85,7 @@ def _seed_accounts(work_dir: Path, port: int) -> tuple[list[str], str, str]:
     issues theirs through broker.credentials). Returns config lines, ingest and admin URLs."""
     import secrets
 
-    from broker.sync import ServiceAccount, render_dynsec_config, write_dynsec_config
+    from homecare.broker.sync import ServiceAccount, render_dynsec_config, write_dynsec_config
 
     plugin = _dynsec_plugin()
     if plugin is None:

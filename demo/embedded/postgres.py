@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from demo.embedded.service import (
+from homecare.demo.embedded.service import (
     HOST,
     EmbeddedService,
     EmbeddedServiceError,

@@ -22,7 +22,7 @@ benchmarks).
 True
 """
 
-from devices.sim.cohort import (
+from homecare.devices.sim.cohort import (
     Enrolment,
     EnrolmentAssignment,
     EnrolmentPatient,
@@ -30,12 +30,12 @@ from devices.sim.cohort import (
     SimulationCounts,
     write_messages,
 )
-from devices.sim.config import FaultRates, SimConfig
-from devices.sim.cuffs import cuff_messages
-from devices.sim.episodes import EPISODE_KINDS, LOOKALIKE_KINDS
-from devices.sim.labels import LABELS_SCHEMA
-from devices.sim.pacing import live_window, paced
-from devices.sim.timeline import SimMessage
+from homecare.devices.sim.config import FaultRates, SimConfig
+from homecare.devices.sim.cuffs import cuff_messages
+from homecare.devices.sim.episodes import EPISODE_KINDS, LOOKALIKE_KINDS
+from homecare.devices.sim.labels import LABELS_SCHEMA
+from homecare.devices.sim.pacing import live_window, paced
+from homecare.devices.sim.timeline import SimMessage
 
 __all__ = [
     "EPISODE_KINDS",

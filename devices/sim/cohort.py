@@ -18,12 +18,12 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO
 
-from devices.sim.clock import LocalCalendar, from_ms, stamp, to_ms
-from devices.sim.config import SimConfig
-from devices.sim.labels import build_labels, write_labels
-from devices.sim.plan import ENROLMENT_LEAD_MS, PatientPlan, plan_cohort
-from devices.sim.timeline import SimMessage, patient_messages
-from devices.sim.vary import variant_config
+from homecare.devices.sim.clock import LocalCalendar, from_ms, stamp, to_ms
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.labels import build_labels, write_labels
+from homecare.devices.sim.plan import ENROLMENT_LEAD_MS, PatientPlan, plan_cohort
+from homecare.devices.sim.timeline import SimMessage, patient_messages
+from homecare.devices.sim.vary import variant_config
 
 __all__ = [
     "Enrolment",

@@ -12,8 +12,8 @@ import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-import catalogue
-from devices.sim.variants import VARIANTS
+from homecare import catalogue
+from homecare.devices.sim.variants import VARIANTS
 
 __all__ = ["FaultRates", "SimConfig"]
 

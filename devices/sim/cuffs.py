@@ -12,12 +12,12 @@ import math
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 
-from devices.contract import readings_topic
-from devices.sim.clock import HOUR_MS, stamp, to_ms
-from devices.sim.equipment import NOISE_SD
-from devices.sim.population import stream
-from devices.sim.programs import PROGRAM_PROFILES
-from devices.traffic import Outgoing
+from homecare.devices.contract import readings_topic
+from homecare.devices.sim.clock import HOUR_MS, stamp, to_ms
+from homecare.devices.sim.equipment import NOISE_SD
+from homecare.devices.sim.population import stream
+from homecare.devices.sim.programs import PROGRAM_PROFILES
+from homecare.devices.traffic import Outgoing
 
 __all__ = ["cuff_messages"]
 

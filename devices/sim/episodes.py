@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-import catalogue
-from devices.sim.clock import DAY_MS, HOUR_MS, LocalCalendar, LocalDay
-from devices.sim.population import PatientProfile
-from devices.sim.programs import PROGRAM_PROFILES
+from homecare import catalogue
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS, LocalCalendar, LocalDay
+from homecare.devices.sim.population import PatientProfile
+from homecare.devices.sim.programs import PROGRAM_PROFILES
 
 __all__ = [
     "EPISODE_KINDS",

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-import catalogue
+from homecare import catalogue
 
 __all__ = ["DEVICE_KINDS", "NOISE_SD", "WRONG_UNITS", "DeviceKind", "session_types"]
 

@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import MappingProxyType
 
-from devices.sim.clock import DAY_MS, HOUR_MS, MINUTE_MS, to_ms
-from devices.sim.config import FaultRates
-from devices.sim.equipment import DEVICE_KINDS, WRONG_UNITS
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS, MINUTE_MS, to_ms
+from homecare.devices.sim.config import FaultRates
+from homecare.devices.sim.equipment import DEVICE_KINDS, WRONG_UNITS
 
 __all__ = [
     "GLITCH_TYPES",

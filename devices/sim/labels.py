@@ -14,12 +14,12 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from devices.sim.clock import stamp, to_ms
-from devices.sim.config import SimConfig
-from devices.sim.episodes import expected_signals
-from devices.sim.equipment import DEVICE_KINDS, session_types
-from devices.sim.faults import DevicePlan
-from devices.sim.plan import ENROLMENT_LEAD_MS, PatientPlan
+from homecare.devices.sim.clock import stamp, to_ms
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.episodes import expected_signals
+from homecare.devices.sim.equipment import DEVICE_KINDS, session_types
+from homecare.devices.sim.faults import DevicePlan
+from homecare.devices.sim.plan import ENROLMENT_LEAD_MS, PatientPlan
 
 __all__ = ["LABELS_SCHEMA", "build_labels", "measured_types", "write_labels"]
 

@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timedelta
 
-from devices.sim.timeline import SimMessage
+from homecare.devices.sim.timeline import SimMessage
 
 __all__ = ["live_window", "paced"]
 

@@ -21,11 +21,11 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Protocol
 
-import catalogue
-from devices.sim.clock import DAY_MS
-from devices.sim.episodes import RELATIVE_TYPES, RR_FEVER_GAIN
-from devices.sim.equipment import NOISE_SD
-from devices.sim.population import PatientProfile
+from homecare import catalogue
+from homecare.devices.sim.clock import DAY_MS
+from homecare.devices.sim.episodes import RELATIVE_TYPES, RR_FEVER_GAIN
+from homecare.devices.sim.equipment import NOISE_SD
+from homecare.devices.sim.population import PatientProfile
 
 __all__ = ["CIRCADIAN", "DRIFT", "GLUCOSE_SLOTS", "Effect", "Physiology", "to_wire"]
 

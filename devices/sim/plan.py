@@ -18,12 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from devices.sim.clock import DAY_MS, LocalCalendar, to_ms
-from devices.sim.config import SimConfig
-from devices.sim.episodes import Episode, HospitalStay, LookAlike, plan_events
-from devices.sim.faults import DevicePlan, plan_device
-from devices.sim.population import PatientProfile, draw_patient, stream
-from devices.sim.vary import episode_variation, variant_patient
+from homecare.devices.sim.clock import DAY_MS, LocalCalendar, to_ms
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.episodes import Episode, HospitalStay, LookAlike, plan_events
+from homecare.devices.sim.faults import DevicePlan, plan_device
+from homecare.devices.sim.population import PatientProfile, draw_patient, stream
+from homecare.devices.sim.vary import episode_variation, variant_patient
 
 __all__ = ["ENROLMENT_LEAD_MS", "Handover", "PatientPlan", "plan_cohort"]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from types import MappingProxyType
 
-from devices.sim.config import SimConfig
-from devices.sim.programs import PROGRAM_PROFILES, Normal, ProgramProfile, Session
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.programs import PROGRAM_PROFILES, Normal, ProgramProfile, Session
 
 __all__ = ["PatientProfile", "PlannedSession", "draw_patient", "patient_key", "stream"]
 

@@ -20,9 +20,9 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import NamedTuple
 
-import catalogue
-from devices.contract import readings_topic
-from devices.sim.clock import (
+from homecare import catalogue
+from homecare.devices.contract import readings_topic
+from homecare.devices.sim.clock import (
     DAY_MS,
     HOUR_MS,
     MINUTE_MS,
@@ -32,15 +32,15 @@ from devices.sim.clock import (
     stamp,
     to_ms,
 )
-from devices.sim.config import SimConfig
-from devices.sim.episodes import Extra
-from devices.sim.equipment import session_types
-from devices.sim.faults import GLITCH_TYPES, DevicePlan, draw_glitch
-from devices.sim.physiology import Effect, Physiology, to_wire
-from devices.sim.plan import PatientPlan
-from devices.sim.population import stream
-from devices.sim.wearable import watch_batches
-from devices.traffic import Outgoing
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.episodes import Extra
+from homecare.devices.sim.equipment import session_types
+from homecare.devices.sim.faults import GLITCH_TYPES, DevicePlan, draw_glitch
+from homecare.devices.sim.physiology import Effect, Physiology, to_wire
+from homecare.devices.sim.plan import PatientPlan
+from homecare.devices.sim.population import stream
+from homecare.devices.sim.wearable import watch_batches
+from homecare.devices.traffic import Outgoing
 
 __all__ = ["SimMessage", "patient_messages"]
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from devices.sim.programs import Session
+from homecare.devices.sim.programs import Session
 
 __all__ = ["VARIANTS", "Course", "Range", "Variant"]
 

@@ -12,10 +12,10 @@ import dataclasses
 import random
 from types import MappingProxyType
 
-from devices.sim.config import SimConfig
-from devices.sim.episodes import EPISODE_KINDS, EpisodeKind, EpisodeVariation
-from devices.sim.population import PatientProfile, PlannedSession, stream
-from devices.sim.variants import VARIANTS, Course, Range, Variant
+from homecare.devices.sim.config import SimConfig
+from homecare.devices.sim.episodes import EPISODE_KINDS, EpisodeKind, EpisodeVariation
+from homecare.devices.sim.population import PatientProfile, PlannedSession, stream
+from homecare.devices.sim.variants import VARIANTS, Course, Range, Variant
 
 __all__ = [
     "episode_variation",

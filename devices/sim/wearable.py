@@ -11,8 +11,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
-from devices.sim.clock import HOUR_MS, MINUTE_MS, LocalDay
-from devices.sim.physiology import Effect, Physiology
+from homecare.devices.sim.clock import HOUR_MS, MINUTE_MS, LocalDay
+from homecare.devices.sim.physiology import Effect, Physiology
 
 __all__ = ["BATCH_MINUTES", "watch_batches"]
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import store
+from homecare import store
 from homecare.arguments import (
     instant,
 )
@@ -73,7 +73,7 @@ def add_commands(commands: Any) -> None:
 def _token_create(settings: Settings, args: argparse.Namespace) -> int:
     from datetime import timedelta
 
-    from api.bootstrap import TokenError, create_cli_token
+    from homecare.api.bootstrap import TokenError, create_cli_token
 
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-token")
     ttl = timedelta(days=args.days) if args.days else timedelta(days=settings.api_token_ttl_days)
@@ -100,7 +100,7 @@ def _token_create(settings: Settings, args: argparse.Namespace) -> int:
 
 def _broker_render(settings: Settings, args: argparse.Namespace) -> int:
 
-    from broker import sync as broker_sync
+    from homecare.broker import sync as broker_sync
 
     try:
         admin, ingest = broker_sync.service_accounts(settings.mqtt_admin_url, settings.mqtt_url)
@@ -120,9 +120,9 @@ def _broker_render(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
-    from broker.credentials import CredentialsError
-    from broker.dynsec import DynsecAdmin
-    from broker.sync import reconcile, service_accounts
+    from homecare.broker.credentials import CredentialsError
+    from homecare.broker.dynsec import DynsecAdmin
+    from homecare.broker.sync import reconcile, service_accounts
 
     try:
         admin, ingest = service_accounts(settings.mqtt_admin_url, settings.mqtt_url)
@@ -154,8 +154,8 @@ def _broker_sync(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _replay(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.rules import load_packs, replay
     from homecare.wiring import rules_config
-    from rules import load_packs, replay
 
     config = rules_config(settings)
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-replay")

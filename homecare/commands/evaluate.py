@@ -10,18 +10,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import store
-from devices.sim.variants import VARIANTS
-from evaluation.sets import EVALUATION_SETS
+from homecare import store
 from homecare.arguments import (
     instant,
 )
+from homecare.devices.sim.variants import VARIANTS
+from homecare.evaluation.sets import EVALUATION_SETS
 from homecare.settings import Settings
 
 if TYPE_CHECKING:
-    from evaluation.anomaly import CohortPool
-    from evaluation.cohorts import EvaluationResult, StoredCohort
-    from rules.harness import Group
+    from homecare.evaluation.anomaly import CohortPool
+    from homecare.evaluation.cohorts import EvaluationResult, StoredCohort
+    from homecare.rules.harness import Group
 
 log = logging.getLogger("homecare")
 
@@ -98,8 +98,8 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from urllib.parse import urlsplit, urlunsplit
 
-    from evaluation.anomaly import CHOSEN, RULES_ONLY, CohortPool
-    from evaluation.report import (
+    from homecare.evaluation.anomaly import CHOSEN, RULES_ONLY, CohortPool
+    from homecare.evaluation.report import (
         format_comparison,
         format_report,
         format_sets,
@@ -108,7 +108,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
         sweep_totals,
         total,
     )
-    from rules import PackError, load_packs
+    from homecare.rules import PackError, load_packs
 
     # A broken candidate fails before any cohort is built, with its file and rule named.
     for directory in args.packs:
@@ -170,7 +170,7 @@ def _evaluate(settings: Settings, args: argparse.Namespace) -> int:
     print(format_sweep(curves))
     if args.plot is not None:
         try:
-            from evaluation.plot import plot_operating_points
+            from homecare.evaluation.plot import plot_operating_points
         except ImportError:  # pragma: no cover - the test extra installs matplotlib
             print("homecare evaluate: --plot needs matplotlib", file=sys.stderr)
             return 2
@@ -190,7 +190,7 @@ def _pool_part(
     variant: str,
 ) -> CohortPool:
     """_pool_part: one tuning cohort's share of the cold-start models' training pool."""
-    from evaluation.anomaly import CohortPool
+    from homecare.evaluation.anomaly import CohortPool
 
     cohort = _cohort(admin, patients, days, seed, end, cache, variant)
     return CohortPool.build((p.context.programs, p.readings) for p in cohort.patients)
@@ -205,8 +205,8 @@ def _cohort(
     cache: Path | None,
     variant: str,
 ) -> StoredCohort:
-    from evaluation.cohort_cache import cached_cohort
-    from evaluation.cohorts import store_cohort
+    from homecare.evaluation.cohort_cache import cached_cohort
+    from homecare.evaluation.cohorts import store_cohort
 
     def build() -> StoredCohort:
         return store_cohort(admin, patients, days, seed, end, variant)
@@ -229,9 +229,15 @@ def _evaluate_seed(
 ) -> tuple[EvaluationResult, dict[str, dict[float, Group]]]:
     """_evaluate_seed scores one cohort: the packs as rules only, anomaly only and both (with
     the training schedule's models), the candidates, the baselines; and the threshold sweep."""
-    from evaluation.anomaly import ANOMALY_ONLY, BOTH, RULES_ONLY, AnomalyEvaluation, CohortPool
-    from evaluation.cohorts import AlertSource, score_cohort
-    from rules import PackSet, load_packs
+    from homecare.evaluation.anomaly import (
+        ANOMALY_ONLY,
+        BOTH,
+        RULES_ONLY,
+        AnomalyEvaluation,
+        CohortPool,
+    )
+    from homecare.evaluation.cohorts import AlertSource, score_cohort
+    from homecare.rules import PackSet, load_packs
 
     cohort = _cohort(admin, patients, days, seed, end, cache, variant)
     anomaly = AnomalyEvaluation(load_packs(), cohort_pool or CohortPool({}))

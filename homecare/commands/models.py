@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import store
+from homecare import store
 from homecare.arguments import instant
 from homecare.settings import Settings
 
@@ -38,10 +38,10 @@ def add_commands(commands: Any) -> None:
 
 
 def _train(settings: Settings, args: argparse.Namespace) -> int:
-    import catalogue
+    from homecare import catalogue
+    from homecare.rules import PackError, load_packs
+    from homecare.rules.training import train
     from homecare.wiring import rules_config, training_config
-    from rules import PackError, load_packs
-    from rules.training import train
 
     unknown = [p for p in args.program or () if p not in catalogue.PROGRAMS]
     if unknown:
@@ -85,7 +85,7 @@ def _train(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _list(settings: Settings, args: argparse.Namespace) -> int:
-    from rules.registry import list_models
+    from homecare.rules.registry import list_models
 
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-models")
     with store.connect(settings.database_url, autocommit=True) as conn:

@@ -10,7 +10,7 @@ import threading
 from types import FrameType
 from typing import Any
 
-import store
+from homecare import store
 from homecare.arguments import (
     stop_on_signals,
 )
@@ -69,8 +69,8 @@ def _migrate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _ingest(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.ingest import IngestWorker
     from homecare.wiring import ingest_config
-    from ingest import IngestWorker
 
     worker = IngestWorker(ingest_config(settings, args.client_id))
     stop = threading.Event()
@@ -88,8 +88,8 @@ def _ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _rules(settings: Settings, args: argparse.Namespace) -> int:
+    from homecare.rules import RulesWorker
     from homecare.wiring import rules_config
-    from rules import RulesWorker
 
     require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
@@ -105,7 +105,7 @@ def _rules(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _alerts(settings: Settings, args: argparse.Namespace) -> int:
-    from alerts import AlertsWorker
+    from homecare.alerts import AlertsWorker
     from homecare.wiring import alerts_config
 
     require_packs(settings)  # before anything starts: no packs, no alerts
@@ -136,18 +136,18 @@ def _scheduler_config(settings: Settings) -> SchedulerConfig:
 
 
 def _run(settings: Settings, args: argparse.Namespace) -> int:
-    from alerts import AlertsWorker
+    from homecare.alerts import AlertsWorker
+    from homecare.ingest import IngestWorker
+    from homecare.rules import RulesWorker
     from homecare.wiring import alerts_config, ingest_config, rules_config
-    from ingest import IngestWorker
-    from rules import RulesWorker
 
     require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-run")
     with store.connect(settings.database_url, autocommit=True) as conn:
         store.migrate(conn, settings.db_flavour)
-    from api import create_app
-    from api.serve import start_server
+    from homecare.api import create_app
+    from homecare.api.serve import start_server
 
     # The API first: a port in use stops the command with a one-line reason (OSError).
     api = start_server(create_app(api_config(settings)), settings.api_host, settings.api_port)
@@ -169,8 +169,8 @@ def _run(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _api(settings: Settings, args: argparse.Namespace) -> int:
-    from api import create_app
-    from api.serve import serve
+    from homecare.api import create_app
+    from homecare.api.serve import serve
 
     require_packs(settings)  # before anything starts: no packs, no alerts
     stop = stop_on_signals()

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import store
+from homecare import store
 from homecare.arguments import (
     DEFAULT_LABELS,
     acceleration,
@@ -151,7 +151,7 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _demo(settings: Settings, args: argparse.Namespace) -> int:
-    from homecare.demo import run_demo
+    from homecare.live_demo import run_demo
 
     return run_demo(settings, args)
 
@@ -202,7 +202,7 @@ def _seed_arguments(parser: argparse.ArgumentParser, prefix: str = "") -> None:
 
 
 def _seed(settings: Settings, args: argparse.Namespace) -> int:
-    from demo.seed import SeedConfig, seed_database
+    from homecare.demo.seed import SeedConfig, seed_database
 
     store.wait_for_database(settings.database_url, settings.connect_timeout_s, "homecare-seed")
     with store.connect(settings.database_url, autocommit=True) as conn:

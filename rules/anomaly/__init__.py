@@ -12,25 +12,31 @@ distance of the short-window state) and ``directed`` (worsening moves from the r
 the patient's own spreads: what the ``anomaly`` rule kind uses).
 """
 
-from rules.anomaly._errors import (
+from homecare.rules.anomaly._errors import (
     AnomalyError,
     CorruptModel,
     IncompatibleModel,
     ModelBlobError,
     NotEnoughHistory,
 )
-from rules.anomaly.coldstart import HistoryPolicy, Judgement, fit_cohort, fit_personal, judge
-from rules.anomaly.contract import Contribution, Detector, ModelInfo, Scope
-from rules.anomaly.covariance import CovarianceDetector
-from rules.anomaly.directed import DirectedDetector
-from rules.anomaly.features import (
+from homecare.rules.anomaly.coldstart import (
+    HistoryPolicy,
+    Judgement,
+    fit_cohort,
+    fit_personal,
+    judge,
+)
+from homecare.rules.anomaly.contract import Contribution, Detector, ModelInfo, Scope
+from homecare.rules.anomaly.covariance import CovarianceDetector
+from homecare.rules.anomaly.directed import DirectedDetector
+from homecare.rules.anomaly.features import (
     PROGRAM_VITALS,
     FeatureConfig,
     Features,
     build_features,
     vitals_for,
 )
-from rules.anomaly.residual import ResidualDetector
+from homecare.rules.anomaly.residual import ResidualDetector
 
 DETECTORS: tuple[type[Detector], ...] = (ResidualDetector, CovarianceDetector, DirectedDetector)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Generic, Protocol, TypeVar
 
-from rules.anomaly._errors import NotEnoughHistory
-from rules.anomaly.contract import ModelInfo
+from homecare.rules.anomaly._errors import NotEnoughHistory
+from homecare.rules.anomaly.contract import ModelInfo
 
 __all__ = ["FittedAccess"]
 

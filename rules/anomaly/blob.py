@@ -22,8 +22,8 @@ from typing import Any, cast
 import numpy as np
 import numpy.typing as npt
 
-from rules.anomaly._errors import CorruptModel, IncompatibleModel
-from rules.anomaly.contract import ModelInfo, Scope
+from homecare.rules.anomaly._errors import CorruptModel, IncompatibleModel
+from homecare.rules.anomaly.contract import ModelInfo, Scope
 
 __all__ = ["FORMAT", "array", "canonical", "decode", "encode", "model_id", "strings"]
 

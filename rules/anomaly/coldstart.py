@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, TypeVar
 
-from rules.anomaly._errors import NotEnoughHistory
-from rules.anomaly.contract import Contribution, Detector, ModelInfo
-from rules.anomaly.features import Features
+from homecare.rules.anomaly._errors import NotEnoughHistory
+from homecare.rules.anomaly.contract import Contribution, Detector, ModelInfo
+from homecare.rules.anomaly.features import Features
 
 __all__ = ["HistoryPolicy", "Judgement", "fit_cohort", "fit_personal", "judge"]
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import ClassVar, Literal, NamedTuple, Protocol, Self
 
-from rules.anomaly.features import Features
+from homecare.rules.anomaly.features import Features
 
 __all__ = ["Contribution", "Detector", "ModelInfo", "Scope"]
 

@@ -16,7 +16,7 @@ The squared distance splits exactly into per-feature parts d_j·(P·d)_j, which 
 ``explain`` names the vitals that drove it.
 
 >>> import numpy as np
->>> from rules.anomaly.features import Features, columns_for
+>>> from homecare.rules.anomaly.features import Features, columns_for
 >>> rng = np.random.default_rng(2)
 >>> n = 120
 >>> columns = columns_for(("spo2",))
@@ -42,12 +42,12 @@ import numpy as np
 from sklearn import config_context
 from sklearn.covariance import MinCovDet
 
-from rules.anomaly import blob
-from rules.anomaly._errors import CorruptModel, NotEnoughHistory
-from rules.anomaly._fitted import FittedAccess
-from rules.anomaly._scale import FloatArray, robust_center_scale
-from rules.anomaly.contract import Contribution, ModelInfo, Scope
-from rules.anomaly.features import WEIGHT_CHANGE, Features
+from homecare.rules.anomaly import blob
+from homecare.rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from homecare.rules.anomaly._fitted import FittedAccess
+from homecare.rules.anomaly._scale import FloatArray, robust_center_scale
+from homecare.rules.anomaly.contract import Contribution, ModelInfo, Scope
+from homecare.rules.anomaly.features import WEIGHT_CHANGE, Features
 
 __all__ = ["CovarianceDetector"]
 

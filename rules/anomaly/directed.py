@@ -17,7 +17,7 @@ Why moves from the recent past rather than levels: a cohort model (cold start) c
 new patient's usual weight, but it can know how much weights move in three days.
 
 >>> import numpy as np
->>> from rules.anomaly.features import Features, columns_for
+>>> from homecare.rules.anomaly.features import Features, columns_for
 >>> rng = np.random.default_rng(2)
 >>> n = 120
 >>> columns = columns_for(("spo2",))
@@ -45,12 +45,12 @@ from typing import Any, ClassVar, NamedTuple, Self
 
 import numpy as np
 
-from rules.anomaly import blob
-from rules.anomaly._errors import CorruptModel, NotEnoughHistory
-from rules.anomaly._fitted import FittedAccess
-from rules.anomaly._scale import FloatArray, floor_of
-from rules.anomaly.contract import Contribution, ModelInfo, Scope
-from rules.anomaly.features import Features
+from homecare.rules.anomaly import blob
+from homecare.rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from homecare.rules.anomaly._fitted import FittedAccess
+from homecare.rules.anomaly._scale import FloatArray, floor_of
+from homecare.rules.anomaly.contract import Contribution, ModelInfo, Scope
+from homecare.rules.anomaly.features import Features
 
 __all__ = ["WORSE", "DirectedDetector", "worse_direction"]
 

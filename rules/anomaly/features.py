@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import numpy.typing as npt
 
-from ingest import Reading
+from homecare.ingest import Reading
 
 __all__ = [
     "PROGRAM_VITALS",

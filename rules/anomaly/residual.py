@@ -15,7 +15,7 @@ Fitting trims the readings whose residual exceeds ``trim`` spreads and fits agai
 deterioration inside the history does not become the patient's usual.
 
 >>> import numpy as np
->>> from rules.anomaly.features import Features, columns_for
+>>> from homecare.rules.anomaly.features import Features, columns_for
 >>> rng = np.random.default_rng(1)
 >>> n = 120
 >>> times = np.arange(n) * 43200.0
@@ -39,12 +39,12 @@ from typing import Any, ClassVar, NamedTuple, Self
 import numpy as np
 from sklearn.linear_model import Ridge
 
-from rules.anomaly import blob
-from rules.anomaly._errors import CorruptModel, NotEnoughHistory
-from rules.anomaly._fitted import FittedAccess
-from rules.anomaly._scale import FloatArray, floor_of, robust_center_scale
-from rules.anomaly.contract import Contribution, ModelInfo, Scope
-from rules.anomaly.features import HOUR_COLUMNS, Features
+from homecare.rules.anomaly import blob
+from homecare.rules.anomaly._errors import CorruptModel, NotEnoughHistory
+from homecare.rules.anomaly._fitted import FittedAccess
+from homecare.rules.anomaly._scale import FloatArray, floor_of, robust_center_scale
+from homecare.rules.anomaly.contract import Contribution, ModelInfo, Scope
+from homecare.rules.anomaly.features import HOUR_COLUMNS, Features
 
 __all__ = ["ResidualDetector"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from rules.kinds.adherence import AdherenceRule
-from rules.kinds.anomaly import AnomalyRule
-from rules.kinds.artefact import ArtefactBound, ArtefactRule
-from rules.kinds.base import (
+from homecare.rules.kinds.adherence import AdherenceRule
+from homecare.rules.kinds.anomaly import AnomalyRule
+from homecare.rules.kinds.artefact import ArtefactBound, ArtefactRule
+from homecare.rules.kinds.base import (
     Condition,
     Inputs,
     PatientContext,
@@ -22,13 +22,13 @@ from rules.kinds.base import (
     RuleBase,
     parse_duration,
 )
-from rules.kinds.baseline_change import BaselineChangeRule
-from rules.kinds.combination import CombinationRule
-from rules.kinds.deviation import DeviationRule, DeviationVital
-from rules.kinds.missing import MissingRule
-from rules.kinds.news2 import News2Personal, News2Rule
-from rules.kinds.series import Series
-from rules.kinds.threshold import ThresholdRule
+from homecare.rules.kinds.baseline_change import BaselineChangeRule
+from homecare.rules.kinds.combination import CombinationRule
+from homecare.rules.kinds.deviation import DeviationRule, DeviationVital
+from homecare.rules.kinds.missing import MissingRule
+from homecare.rules.kinds.news2 import News2Personal, News2Rule
+from homecare.rules.kinds.series import Series
+from homecare.rules.kinds.threshold import ThresholdRule
 
 __all__ = [
     "KINDS",

@@ -8,8 +8,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rules.kinds.base import DAY, Condition, Inputs, RuleBase, known_type
-from rules.kinds.series import INSTANT, hourly
+from homecare.rules.kinds.base import DAY, Condition, Inputs, RuleBase, known_type
+from homecare.rules.kinds.series import INSTANT, hourly
 
 __all__ = ["AdherenceRule"]
 

@@ -21,11 +21,11 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-import catalogue
-from rules.anomaly import DETECTORS
-from rules.anomaly.features import FeatureConfig, build_features
-from rules.kinds.base import Condition, Inputs, Persistence, RuleBase, known_type
-from rules.kinds.series import INSTANT, instants
+from homecare import catalogue
+from homecare.rules.anomaly import DETECTORS
+from homecare.rules.anomaly.features import FeatureConfig, build_features
+from homecare.rules.kinds.base import Condition, Inputs, Persistence, RuleBase, known_type
+from homecare.rules.kinds.series import INSTANT, instants
 
 __all__ = ["EXPLAIN", "AnomalyRule"]
 

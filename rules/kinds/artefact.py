@@ -14,10 +14,17 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-import catalogue
-from ingest import Reading
-from rules.kinds.base import Condition, Inputs, RuleBase, Strict, known_type, parse_duration
-from rules.kinds.series import Series, instants
+from homecare import catalogue
+from homecare.ingest import Reading
+from homecare.rules.kinds.base import (
+    Condition,
+    Inputs,
+    RuleBase,
+    Strict,
+    known_type,
+    parse_duration,
+)
+from homecare.rules.kinds.series import Series, instants
 
 __all__ = ["ArtefactBound", "ArtefactRule"]
 

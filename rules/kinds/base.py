@@ -29,11 +29,11 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-import catalogue
+from homecare import catalogue
 
 if TYPE_CHECKING:
-    from rules.anomaly.contract import Detector, ModelInfo
-    from rules.kinds.series import Series
+    from homecare.rules.anomaly.contract import Detector, ModelInfo
+    from homecare.rules.kinds.series import Series
 
 __all__ = [
     "Condition",

@@ -9,8 +9,15 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from rules.kinds.base import Condition, Inputs, Persistence, RuleBase, known_type, parse_duration
-from rules.kinds.series import INSTANT
+from homecare.rules.kinds.base import (
+    Condition,
+    Inputs,
+    Persistence,
+    RuleBase,
+    known_type,
+    parse_duration,
+)
+from homecare.rules.kinds.series import INSTANT
 
 __all__ = ["BaselineChangeRule"]
 

@@ -9,7 +9,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from rules.kinds.base import Condition, Inputs, RuleBase, parse_duration
+from homecare.rules.kinds.base import Condition, Inputs, RuleBase, parse_duration
 
 __all__ = ["CombinationRule"]
 

@@ -8,8 +8,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-import catalogue
-from rules.kinds.base import (
+from homecare import catalogue
+from homecare.rules.kinds.base import (
     DAY,
     Condition,
     Inputs,
@@ -19,7 +19,7 @@ from rules.kinds.base import (
     known_type,
     parse_duration,
 )
-from rules.kinds.series import INSTANT, Series, day_start, instants
+from homecare.rules.kinds.series import INSTANT, Series, day_start, instants
 
 __all__ = ["DeviationRule", "DeviationVital"]
 

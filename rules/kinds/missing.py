@@ -9,8 +9,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from rules.kinds.base import Condition, Inputs, RuleBase, known_type
-from rules.kinds.series import hourly
+from homecare.rules.kinds.base import Condition, Inputs, RuleBase, known_type
+from homecare.rules.kinds.series import hourly
 
 __all__ = ["MissingRule"]
 

@@ -9,8 +9,8 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
-from ingest import Reading
-from rules.kinds.base import (
+from homecare.ingest import Reading
+from homecare.rules.kinds.base import (
     DAY,
     Condition,
     Inputs,
@@ -19,8 +19,8 @@ from rules.kinds.base import (
     Strict,
     parse_duration,
 )
-from rules.kinds.series import INSTANT, Series, day_start, instants
-from rules.news2 import Observations, score_news2
+from homecare.rules.kinds.series import INSTANT, Series, day_start, instants
+from homecare.rules.news2 import Observations, score_news2
 
 __all__ = ["NEWS2_TYPES", "News2Personal", "News2Rule"]
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from ingest import Reading
+from homecare.ingest import Reading
 
 __all__ = ["INSTANT", "Series", "day_start", "hourly", "instants"]
 

@@ -10,8 +10,8 @@ from typing import ClassVar, Literal
 
 from pydantic import field_validator
 
-from rules.kinds.base import ZERO, Condition, Inputs, Persistence, RuleBase, known_type
-from rules.kinds.series import INSTANT
+from homecare.rules.kinds.base import ZERO, Condition, Inputs, Persistence, RuleBase, known_type
+from homecare.rules.kinds.series import INSTANT
 
 __all__ = ["ThresholdRule"]
 

@@ -29,8 +29,8 @@ from typing import Any
 import nats
 import paho.mqtt.client as mqtt
 
-from broker.nats_accounts import NatsAccountsAdmin, ingest_permissions
-from ingest.nats import MQTT_STREAM
+from homecare.broker.nats_accounts import NatsAccountsAdmin, ingest_permissions
+from homecare.ingest.nats import MQTT_STREAM
 from tests.support.services import (
     LOCALHOST,
     ServiceError,
@@ -222,7 +222,7 @@ class NatsCluster:
 
     def create_consumer(self, ack_wait_s: float = ACK_WAIT_S, durable: str = DURABLE) -> None:
         """create_consumer makes the shared consumer exist before devices publish."""
-        from ingest.nats import NatsConfig, ensure_consumer
+        from homecare.ingest.nats import NatsConfig, ensure_consumer
 
         config = NatsConfig((), None, None, "test", durable=durable, ack_wait_s=ack_wait_s)
         self._admin(lambda js: ensure_consumer(js, config))

@@ -20,12 +20,12 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.reasoncodes import ReasonCode
 
-import store
-from broker.credentials import BrokerAccounts, DeviceCredentials
-from broker.dynsec import DynsecAdmin
-from broker.sync import ServiceAccount, render_dynsec_config
-from devices import DeviceMessage, Measurement, encode_message
-from ingest import IngestConfig, MqttConfig
+from homecare import store
+from homecare.broker.credentials import BrokerAccounts, DeviceCredentials
+from homecare.broker.dynsec import DynsecAdmin
+from homecare.broker.sync import ServiceAccount, render_dynsec_config
+from homecare.devices import DeviceMessage, Measurement, encode_message
+from homecare.ingest import IngestConfig, MqttConfig
 from tests.support.mosquitto import PrivateMosquitto
 from tests.support.pipeline import count, wait_for
 

@@ -1,4 +1,5 @@
-"""The project's importable packages, as the wheel ships them (pyproject.toml lists the same)."""
+"""The project's top-level code directories. The wheel ships them all under one import name,
+``homecare``: ``homecare/rules`` links to ``rules/``, and so on (pyproject.toml)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from ingest import IngestConfig, IngestWorker, MqttConfig
+from homecare.ingest import IngestConfig, IngestWorker, MqttConfig
 
 INGEST_USER = "homecare-ingest"
 INGEST_PASSWORD = "ingest-secret"

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from devices.sim import SimConfig, SimMessage, Simulation
-from devices.sim.clock import DAY_MS, HOUR_MS
-from ingest import Delivery, ParsedMessage, ParseLimits, parse_message
+from homecare.devices.sim import SimConfig, SimMessage, Simulation
+from homecare.devices.sim.clock import DAY_MS, HOUR_MS
+from homecare.ingest import Delivery, ParsedMessage, ParseLimits, parse_message
 
 END = datetime(2026, 3, 1, tzinfo=UTC)
 LIMITS = ParseLimits()

@@ -28,13 +28,14 @@ from typing import Any
 
 import psycopg
 
-import store
-from alerts import AlertsWorker
-from demo.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
-from demo.provision import issue_device_passwords, provision_simulation
-from devices.sim import SimConfig, Simulation, live_window, paced
+from homecare import store
+from homecare.alerts import AlertsWorker
+from homecare.demo.embedded import EmbeddedService, start_embedded_broker, start_embedded_postgres
+from homecare.demo.provision import issue_device_passwords, provision_simulation
 from homecare.demo_view import Counts, DemoView, Progress, tracked
+from homecare.devices.sim import SimConfig, Simulation, live_window, paced
 from homecare.logs import configure_logging
+from homecare.rules import RulesWorker
 from homecare.settings import Settings
 from homecare.wiring import (
     alerts_config,
@@ -44,7 +45,6 @@ from homecare.wiring import (
     require_packs,
     rules_config,
 )
-from rules import RulesWorker
 
 __all__ = ["run_demo"]
 
@@ -117,7 +117,7 @@ def _ensure_database(url: str) -> None:
 def _broker(settings: Settings, data_dir: Path, started: list[EmbeddedService]) -> Settings:
     """_broker: the configured broker if it answers and the demo may give devices credentials
     there (HOMECARE_MQTT_ADMIN_URL), else an embedded one with per-device credentials."""
-    from ingest import parse_mqtt_url
+    from homecare.ingest import parse_mqtt_url
 
     host, port, _, _, _ = parse_mqtt_url(settings.mqtt_url)
     reachable = False
@@ -148,8 +148,8 @@ def _broker(settings: Settings, data_dir: Path, started: list[EmbeddedService]) 
 
 
 def _run(settings: Settings, args: argparse.Namespace, stop: threading.Event) -> int:
-    from devices import BrokerAddress, DevicePublisher
-    from ingest import IngestWorker, parse_mqtt_url
+    from homecare.devices import BrokerAddress, DevicePublisher
+    from homecare.ingest import IngestWorker, parse_mqtt_url
 
     sim = _simulation(args)
     with store.connect(settings.database_url, autocommit=True) as conn:
@@ -253,10 +253,10 @@ def _dashboard(settings: Settings, stop: threading.Event) -> threading.Thread:
     database)."""
     import secrets
 
-    from api import accounts, audit
-    from api.app import create_app
-    from api.hashing import hash_password
-    from api.serve import serve
+    from homecare.api import accounts, audit
+    from homecare.api.app import create_app
+    from homecare.api.hashing import hash_password
+    from homecare.api.serve import serve
     from homecare.scheduler import SchedulerConfig, run_scheduler
 
     username, password = "nurse.demo", secrets.token_urlsafe(9)
